@@ -1,0 +1,4 @@
+declare module '*.po' {
+  const catalog: Record<string, string | string[]>
+  export default catalog
+}

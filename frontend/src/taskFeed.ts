@@ -1,0 +1,206 @@
+import { ref, shallowRef } from 'vue'
+import { fetchTaskPage } from './api'
+import { isActive, type Task, type TaskPage } from './types'
+
+export const REFRESH_EVENT = 'AsyncTasksViewer:fetchAsyncTasks'
+/** Seconds between refreshes while a task is pending or processing. */
+export const ACTIVE_DELAY = 5
+/** First retry delay after a failure, doubled at each further failure up to BACKOFF_MAX. */
+export const BACKOFF_BASE = 5
+export const BACKOFF_MAX = 300
+/** Largest page asked for when a refresh re-reads everything already shown. */
+export const REFRESH_CHUNK = 100
+
+export interface FeedConfig {
+  url: string
+  /** Seconds between refreshes while no task is running. */
+  interval: number
+  /** Page size. */
+  limit: number
+}
+
+/** A task that went from pending/processing to done/error between two refreshes. */
+export type Transition = Task & { state: 'DONE' | 'ERROR' }
+
+interface Snapshot {
+  results: Task[]
+  last: TaskPage
+}
+
+/**
+ * Keeps the user's task list up to date: polls while started, follows "load more",
+ * backs off on failure, pauses while the document is hidden.
+ * Only the newest request may change the state, so an older answer never replaces a newer one.
+ */
+export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Transition[]) => void) {
+  const tasks = shallowRef<Task[]>([])
+  const pendingCount = ref(0)
+  const hasMore = ref(false)
+  /** At least one request has been answered, successfully or not. */
+  const settled = ref(false)
+  const loadingMore = ref(false)
+  const failed = ref(false)
+  /** Time of the last successful answer, in ms. */
+  const updatedAt = ref(0)
+
+  let wanted = config.limit
+  let sequence = 0
+  let controller: AbortController | null = null
+  let timer: ReturnType<typeof setTimeout> | null = null
+  let failures = 0
+  let running = false
+
+  function clearTimer(): void {
+    if (timer !== null) {
+      clearTimeout(timer)
+      timer = null
+    }
+  }
+
+  function nextDelay(): number {
+    if (failures > 0) return Math.min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
+    const busy = pendingCount.value > 0 || tasks.value.some(isActive)
+    return busy ? ACTIVE_DELAY : config.interval
+  }
+
+  function schedule(): void {
+    clearTimer()
+    if (!running || document.hidden) return
+    timer = setTimeout(() => void refresh(), nextDelay() * 1000)
+  }
+
+  function startRequest(): { id: number; signal: AbortSignal } {
+    controller?.abort()
+    controller = new AbortController()
+    sequence += 1
+    return { id: sequence, signal: controller.signal }
+  }
+
+  function isCurrent(id: number): boolean {
+    return running && id === sequence
+  }
+
+  async function readSnapshot(signal: AbortSignal): Promise<Snapshot> {
+    const results: Task[] = []
+    const seen = new Set<string>()
+    let offset = 0
+    let last: TaskPage
+    do {
+      const size = Math.min(REFRESH_CHUNK, wanted - results.length)
+      last = await fetchTaskPage(config.url, size, offset, signal)
+      for (const task of last.results) {
+        if (!seen.has(task.uuid)) {
+          seen.add(task.uuid)
+          results.push(task)
+        }
+      }
+      offset += last.results.length
+    } while (results.length < wanted && last.next !== null && last.results.length > 0)
+    return { results, last }
+  }
+
+  function succeeded(page: TaskPage): void {
+    pendingCount.value = page.pending_count
+    hasMore.value = page.next !== null
+    failures = 0
+    failed.value = false
+    updatedAt.value = Date.now()
+  }
+
+  function finishedSince(previous: Task[], current: Task[]): Transition[] {
+    const before = new Map(previous.map((task) => [task.uuid, task]))
+    return current.filter((task): task is Transition => {
+      const old = before.get(task.uuid)
+      return old !== undefined && isActive(old) && (task.state === 'DONE' || task.state === 'ERROR')
+    })
+  }
+
+  async function refresh(): Promise<void> {
+    clearTimer()
+    const { id, signal } = startRequest()
+    try {
+      const { results, last } = await readSnapshot(signal)
+      if (!isCurrent(id)) return
+      const finished = finishedSince(tasks.value, results)
+      tasks.value = results
+      succeeded(last)
+      if (finished.length > 0) onTransitions?.(finished)
+    } catch {
+      if (!isCurrent(id)) return
+      failures += 1
+      failed.value = true
+    } finally {
+      if (isCurrent(id)) {
+        settled.value = true
+        loadingMore.value = false
+        schedule()
+      }
+    }
+  }
+
+  async function loadMore(): Promise<void> {
+    if (loadingMore.value) return
+    loadingMore.value = true
+    const offset = tasks.value.length
+    wanted = offset + config.limit
+    const { id, signal } = startRequest()
+    try {
+      const page = await fetchTaskPage(config.url, config.limit, offset, signal)
+      if (!isCurrent(id)) return
+      const known = new Set(tasks.value.map((task) => task.uuid))
+      tasks.value = [...tasks.value, ...page.results.filter((task) => !known.has(task.uuid))]
+      succeeded(page)
+    } catch {
+      if (!isCurrent(id)) return
+      wanted = Math.max(config.limit, tasks.value.length)
+      failures += 1
+      failed.value = true
+    } finally {
+      if (isCurrent(id)) {
+        loadingMore.value = false
+        schedule()
+      }
+    }
+  }
+
+  function onVisibilityChange(): void {
+    if (document.hidden) clearTimer()
+    else void refresh()
+  }
+
+  function onRefreshEvent(): void {
+    void refresh()
+  }
+
+  function start(): void {
+    if (running) return
+    running = true
+    document.addEventListener('visibilitychange', onVisibilityChange)
+    document.addEventListener(REFRESH_EVENT, onRefreshEvent)
+    void refresh()
+  }
+
+  function stop(): void {
+    running = false
+    clearTimer()
+    controller?.abort()
+    document.removeEventListener('visibilitychange', onVisibilityChange)
+    document.removeEventListener(REFRESH_EVENT, onRefreshEvent)
+  }
+
+  return {
+    tasks,
+    pendingCount,
+    hasMore,
+    settled,
+    loadingMore,
+    failed,
+    updatedAt,
+    refresh,
+    loadMore,
+    start,
+    stop,
+  }
+}
+
+export type TaskFeed = ReturnType<typeof useTaskFeed>

@@ -1,0 +1,35 @@
+export type TaskState = 'PENDING' | 'PROCESSING' | 'DONE' | 'ERROR'
+
+export interface Task {
+  uuid: string
+  name: string
+  description: string
+  state: TaskState
+  progression: number
+  created_at: string
+  started_at: string | null
+  completed_at: string | null
+}
+
+export interface TaskPage {
+  count: number
+  pending_count: number
+  next: string | null
+  previous: string | null
+  results: Task[]
+}
+
+export interface ViewerOptions {
+  /** List endpoint of the task API. */
+  url: string
+  /** Seconds between refreshes while no task is running. */
+  interval?: number
+  /** Tasks fetched per page. */
+  limit?: number
+  /** Language tag; defaults to `<html lang>`. */
+  lang?: string
+}
+
+export function isActive(task: Task): boolean {
+  return task.state === 'PENDING' || task.state === 'PROCESSING'
+}

@@ -1,0 +1,123 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { cleanUp, makePage, makeTask, mountViewer, open, servePages, settle, text } from './helpers'
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+})
+
+afterEach(() => {
+  cleanUp()
+  vi.useRealTimers()
+})
+
+function parts(host: HTMLElement) {
+  const toggle = host.querySelector<HTMLButtonElement>('.osis-async__toggle')!
+  const panel = document.getElementById(toggle.getAttribute('aria-controls')!)!
+  return { toggle, panel }
+}
+
+describe('dropdown', () => {
+  it('is a button controlling the panel, closed at first', async () => {
+    servePages(makePage([]))
+    const { host } = await mountViewer()
+    const { toggle, panel } = parts(host)
+    expect(toggle.tagName).toBe('BUTTON')
+    expect(toggle.type).toBe('button')
+    expect(toggle.getAttribute('aria-expanded')).toBe('false')
+    expect(host.contains(panel)).toBe(true)
+    expect(panel.style.display).toBe('none')
+  })
+
+  it('opens and closes when the button is pressed', async () => {
+    servePages(makePage([]))
+    const { host } = await mountViewer()
+    const { toggle, panel } = parts(host)
+    toggle.click()
+    await settle()
+    expect(toggle.getAttribute('aria-expanded')).toBe('true')
+    expect(panel.style.display).toBe('')
+    toggle.click()
+    await settle()
+    expect(toggle.getAttribute('aria-expanded')).toBe('false')
+  })
+
+  it('closes on Escape and gives the focus back to the button', async () => {
+    servePages(makePage([], { next: 'more' }))
+    const { host } = await mountViewer()
+    const { toggle, panel } = parts(host)
+    open(host)
+    await settle()
+    const more = panel.querySelector<HTMLButtonElement>('.osis-async__more')!
+    more.focus()
+    more.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }))
+    await settle()
+    expect(toggle.getAttribute('aria-expanded')).toBe('false')
+    expect(document.activeElement).toBe(toggle)
+  })
+
+  it('closes on a click outside, not on a click inside', async () => {
+    servePages(makePage([makeTask()]))
+    const { host } = await mountViewer()
+    const { toggle, panel } = parts(host)
+    open(host)
+    await settle()
+    panel.querySelector<HTMLElement>('.osis-async-task')!.click()
+    await settle()
+    expect(toggle.getAttribute('aria-expanded')).toBe('true')
+
+    document.body.click()
+    await settle()
+    expect(toggle.getAttribute('aria-expanded')).toBe('false')
+  })
+
+  it('gives each viewer of a page its own ids', async () => {
+    servePages(makePage([makeTask()]))
+    const first = await mountViewer()
+    const second = await mountViewer()
+    const ids = [...document.querySelectorAll('[id]')].map((element) => element.id)
+    expect(new Set(ids).size).toBe(ids.length)
+    expect(parts(first.host).panel).not.toBe(parts(second.host).panel)
+  })
+})
+
+describe('live region', () => {
+  function liveText(host: HTMLElement): string {
+    return text(host.querySelector('[aria-live="polite"]'))
+  }
+
+  it('stays silent on the first load', async () => {
+    servePages(makePage([makeTask({ state: 'DONE' }), makeTask({ state: 'ERROR' })]))
+    const { host } = await mountViewer()
+    expect(host.querySelector('[aria-live="polite"]')).not.toBeNull()
+    expect(liveText(host)).toBe('')
+  })
+
+  it('announces a task that finishes or fails while watched', async () => {
+    const report = makeTask({ name: 'Report', state: 'PROCESSING', progression: 90 })
+    const export_ = makeTask({ name: 'Export', state: 'PENDING' })
+    const other = makeTask({ name: 'Old', state: 'DONE' })
+    servePages(
+      makePage([report, export_, other]),
+      makePage([{ ...report, state: 'DONE' }, export_, other]),
+      makePage([{ ...report, state: 'DONE' }, { ...export_, state: 'ERROR' }, other]),
+    )
+    const { host } = await mountViewer()
+
+    await vi.advanceTimersByTimeAsync(5000)
+    await settle()
+    expect(liveText(host)).toBe('Task “Report” finished.')
+
+    await vi.advanceTimersByTimeAsync(5000)
+    await settle()
+    expect(liveText(host)).toBe('Task “Export” failed.')
+  })
+
+  it('does not announce a task first seen finished', async () => {
+    const running = makeTask({ state: 'PROCESSING' })
+    servePages(makePage([running]), makePage([makeTask({ name: 'New and done', state: 'DONE' }), running]))
+    const { host } = await mountViewer()
+    await vi.advanceTimersByTimeAsync(5000)
+    await settle()
+    expect(liveText(host)).toBe('')
+  })
+})

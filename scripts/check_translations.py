@@ -1,0 +1,73 @@
+"""Fail when a translation catalogue is stale: a string the code has that a .po lacks, a
+French string left untranslated or fuzzy, or a committed .mo that differs from its .po."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECTS = [ROOT / "src" / "osis_async", ROOT / "demo"]
+ENTRY = re.compile(r'^(#, fuzzy\n)?msgid "(.*)"\n(?:msgid_plural ".*"\n)?((?:msgstr.*\n?)+)', re.M)
+
+
+def msgids(po: Path) -> set[str]:
+    return {m.group(2) for m in ENTRY.finditer(po.read_text(encoding="utf-8")) if m.group(2)}
+
+
+def problems() -> list[str]:
+    found: list[str] = []
+    for project in PROJECTS:
+        for po in sorted(project.glob("locale/*/LC_MESSAGES/*.po")):
+            mo = po.with_suffix(".mo")
+            with tempfile.TemporaryDirectory() as tmp:
+                fresh = Path(tmp) / "fresh.mo"
+                subprocess.run(["msgfmt", "--check", "-o", fresh, po], check=True)
+                if not mo.exists() or mo.read_bytes() != fresh.read_bytes():
+                    found.append(f"{mo.relative_to(ROOT)} is not compiled from its .po")
+            if po.parts[-3] == "fr":
+                for match in ENTRY.finditer(po.read_text(encoding="utf-8")):
+                    if not match.group(2):
+                        continue
+                    if match.group(1) or re.search(r'msgstr(\[\d\])? ""\n?(?!")', match.group(3)):
+                        found.append(
+                            f"{po.relative_to(ROOT)}: {match.group(2)!r} is not translated"
+                        )
+        fr_po = project / "locale" / "fr" / "LC_MESSAGES" / "django.po"
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / project.name
+            shutil.copytree(project, copy, ignore=shutil.ignore_patterns("static", "node_modules"))
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "django",
+                    "makemessages",
+                    "-l",
+                    "fr",
+                    "-d",
+                    "django",
+                    "--no-location",
+                    "--verbosity",
+                    "0",
+                ],
+                cwd=copy,
+                check=True,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])},
+            )
+            fresh_ids = msgids(copy / "locale" / "fr" / "LC_MESSAGES" / "django.po")
+        for missing in sorted(fresh_ids - msgids(fr_po)):
+            found.append(f"{fr_po.relative_to(ROOT)} lacks {missing!r}: run makemessages")
+    return found
+
+
+if __name__ == "__main__":
+    report = problems()
+    for line in report:
+        print(line, file=sys.stderr)
+    sys.exit(1 if report else 0)

@@ -1,0 +1,140 @@
+"""System checks for the ``OSIS_ASYNC_*`` settings. Ids are stable: ``osis_async.E00N``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.utils.module_loading import import_string
+
+from osis_async.conf import get_settings
+
+
+@register(Tags.models)
+def check_person_model(**kwargs: Any) -> list[CheckMessage]:
+    label = get_settings().PERSON_MODEL
+    hint = (
+        "Set OSIS_ASYNC_PERSON_MODEL to 'app_label.ModelName' of an installed model, such as "
+        "'base.Person', or remove it to use AUTH_USER_MODEL."
+    )
+    if not isinstance(label, str) or label.count(".") != 1:
+        return [
+            Error(
+                f"OSIS_ASYNC_PERSON_MODEL {label!r} is not of the form 'app_label.ModelName'.",
+                hint=hint,
+                id="osis_async.E001",
+            )
+        ]
+    try:
+        apps.get_model(label, require_ready=False)
+    except LookupError:
+        return [
+            Error(
+                f"OSIS_ASYNC_PERSON_MODEL {label!r} names no installed model.",
+                hint=hint,
+                id="osis_async.E002",
+            )
+        ]
+    return []
+
+
+@register()
+def check_person_getter(**kwargs: Any) -> list[CheckMessage]:
+    path = get_settings().PERSON_GETTER
+    if not path:
+        return []
+    try:
+        getter = import_string(path)
+    except ImportError as error:
+        return [
+            Error(
+                f"OSIS_ASYNC_PERSON_GETTER {path!r} cannot be imported: {error}.",
+                hint="Give the dotted path of a callable taking the request and returning the "
+                "person, or remove the setting.",
+                id="osis_async.E003",
+            )
+        ]
+    if not callable(getter):
+        return [
+            Error(
+                f"OSIS_ASYNC_PERSON_GETTER {path!r} is not callable.",
+                hint="Point it at a function taking the request and returning the person.",
+                id="osis_async.E003",
+            )
+        ]
+    return []
+
+
+@register()
+def check_numbers(**kwargs: Any) -> list[CheckMessage]:
+    conf = get_settings()
+    errors: list[CheckMessage] = []
+    for name in ("PAGE_SIZE", "MAX_PAGE_SIZE", "PENDING_TIMEOUT"):
+        value = getattr(conf, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(
+                Error(
+                    f"OSIS_ASYNC_{name} {value!r} is not a positive integer.",
+                    hint=f"Set OSIS_ASYNC_{name} to a whole number of at least 1.",
+                    id="osis_async.E004",
+                )
+            )
+    if not errors and conf.PAGE_SIZE > conf.MAX_PAGE_SIZE:
+        errors.append(
+            Error(
+                f"OSIS_ASYNC_PAGE_SIZE {conf.PAGE_SIZE} is larger than OSIS_ASYNC_MAX_PAGE_SIZE "
+                f"{conf.MAX_PAGE_SIZE}.",
+                hint="Lower OSIS_ASYNC_PAGE_SIZE or raise OSIS_ASYNC_MAX_PAGE_SIZE.",
+                id="osis_async.E005",
+            )
+        )
+    return errors
+
+
+@register()
+def check_remote(**kwargs: Any) -> list[CheckMessage]:
+    conf = get_settings()
+    errors: list[CheckMessage] = []
+    if conf.BASE_URL:
+        parts = urlsplit(conf.BASE_URL)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            errors.append(
+                Error(
+                    f"OSIS_ASYNC_BASE_URL {conf.BASE_URL!r} is not an http(s) URL.",
+                    hint="Give the remote API's base URL, such as 'https://api.example.org/"
+                    "osis_async/', or leave it empty to serve tasks locally.",
+                    id="osis_async.E006",
+                )
+            )
+        elif not conf.BASE_URL.endswith("/"):
+            errors.append(
+                Error(
+                    f"OSIS_ASYNC_BASE_URL {conf.BASE_URL!r} does not end with '/'.",
+                    hint="Add the trailing slash so paths are joined below it.",
+                    id="osis_async.E007",
+                )
+            )
+    for origin in conf.DOMAIN_LIST:
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or parts.path or not parts.netloc:
+            errors.append(
+                Error(
+                    f"OSIS_ASYNC_DOMAIN_LIST entry {origin!r} is not an origin.",
+                    hint="Give origins as scheme://host[:port], such as "
+                    "'https://intranet.example.org', with no path or trailing slash.",
+                    id="osis_async.E008",
+                )
+            )
+    if getattr(settings, "OSIS_ASYNC_BASE_URL", "") and not conf.API_AUTHORIZATION:
+        errors.append(
+            Error(
+                "OSIS_ASYNC_BASE_URL is set but OSIS_ASYNC_API_AUTHORIZATION is empty.",
+                hint="Set OSIS_ASYNC_API_AUTHORIZATION to the shared secret the remote API "
+                "expects in its Authorization header.",
+                id="osis_async.E009",
+            )
+        )
+    return errors

@@ -1,0 +1,58 @@
+"""The package's settings: every ``OSIS_ASYNC_*`` name, its default and a cached getter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+PREFIX = "OSIS_ASYNC_"
+
+
+@dataclass(frozen=True)
+class AsyncSettings:
+    #: ``app_label.ModelName`` of the model a task is shown to. Defaults to ``AUTH_USER_MODEL``.
+    PERSON_MODEL: str
+    #: Dotted path to ``callable(request) -> person | None``; empty for the default lookup.
+    PERSON_GETTER: str = ""
+    #: Tasks per page when the request gives no ``limit``.
+    PAGE_SIZE: int = 15
+    #: The largest ``limit`` honoured; larger ones are clamped to it.
+    MAX_PAGE_SIZE: int = 100
+    #: Minutes a task may stay ``PENDING`` before the TTL sweep gives up on it.
+    PENDING_TIMEOUT: int = 24 * 60
+    #: Remote mode: base URL of a remote OSIS Async API the list endpoint forwards to.
+    BASE_URL: str = ""
+    #: Remote mode: value of the ``Authorization`` header sent to the remote API.
+    API_AUTHORIZATION: str = ""
+    #: Remote mode: seconds to wait for the remote API.
+    REMOTE_TIMEOUT: float = 10.0
+    #: Origins allowed to read the list endpoint cross-origin.
+    DOMAIN_LIST: tuple[str, ...] = ()
+
+
+def _read() -> AsyncSettings:
+    values: dict[str, Any] = {
+        "PERSON_MODEL": getattr(settings, PREFIX + "PERSON_MODEL", settings.AUTH_USER_MODEL)
+    }
+    for field in fields(AsyncSettings):
+        if field.name != "PERSON_MODEL" and hasattr(settings, PREFIX + field.name):
+            values[field.name] = getattr(settings, PREFIX + field.name)
+    if "DOMAIN_LIST" in values:
+        values["DOMAIN_LIST"] = tuple(values["DOMAIN_LIST"])
+    return AsyncSettings(**values)
+
+
+@cache
+def get_settings() -> AsyncSettings:
+    return _read()
+
+
+@receiver(setting_changed)
+def _refresh(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX) or setting == "AUTH_USER_MODEL":
+        get_settings.cache_clear()

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from django.db import NotSupportedError, models
+from django.db.models import Count, ExpressionWrapper, F, Q
+from django.utils.translation import gettext_lazy as _
+
+from osis_async.conf import get_settings
+from osis_async.models.enums.task import TaskState
+
+MINUTE = datetime.timedelta(minutes=1)
+
+PROGRESSION_MIN = 0
+PROGRESSION_MAX = 100
+
+#: What the TTL sweep writes into ``traceback`` of a task it gives up on.
+TTL_EXPIRED_MESSAGE = "Expired: the task did not finish within its time to live."
+PENDING_EXPIRED_MESSAGE = "Expired: the task never started."
+
+
+class Minutes(models.Func):
+    """A whole number of minutes as a duration, on SQLite and PostgreSQL."""
+
+    output_field = models.DurationField()
+
+    def as_sql(self, compiler: Any, connection: Any, *args: Any, **extra_context: Any) -> Any:
+        raise NotSupportedError(
+            f"osis_async supports the sqlite and postgresql database backends, not "
+            f"{connection.vendor!r}."
+        )
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        # SQLite holds durations as integer microseconds.
+        template = "(%(expressions)s * 60000000)"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        template = "(%(expressions)s * INTERVAL '1 minute')"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+
+class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
+    def for_person(self, person: object) -> AsyncTaskQuerySet:
+        return self.filter(person=person)
+
+    def pending(self) -> AsyncTaskQuerySet:
+        """Tasks not finished yet, ``PENDING`` or ``PROCESSING``: what the badge counts."""
+        return self.filter(state__in=TaskState.running())
+
+    def processing(self) -> AsyncTaskQuerySet:
+        return self.filter(state=TaskState.PROCESSING)
+
+    def finished(self) -> AsyncTaskQuerySet:
+        return self.filter(state__in=TaskState.finished())
+
+    def unfinished(self) -> AsyncTaskQuerySet:
+        return self.exclude(state__in=TaskState.finished())
+
+    def counts(self) -> dict[str, int]:
+        """``count`` and ``pending_count`` in one aggregate query."""
+        return self.aggregate(
+            count=Count("pk"),
+            pending_count=Count("pk", filter=Q(state__in=TaskState.running())),
+        )
+
+    def expired(self, now: datetime.datetime) -> AsyncTaskQuerySet:
+        """Running tasks the TTL sweep gives up on at ``now``.
+
+        A ``PROCESSING`` task expires once ``started_at + time_to_live`` minutes is past; a
+        ``PENDING`` task once it has waited ``OSIS_ASYNC_PENDING_TIMEOUT`` minutes to start.
+        """
+        deadline = ExpressionWrapper(
+            F("started_at") + Minutes("time_to_live"), output_field=models.DateTimeField()
+        )
+        pending_deadline = now - get_settings().PENDING_TIMEOUT * MINUTE
+        return self.alias(deadline=deadline).filter(
+            Q(state=TaskState.PROCESSING, started_at__isnull=False, deadline__lt=now)
+            | Q(state=TaskState.PENDING, created_at__lt=pending_deadline)
+        )
+
+    def expire(self, now: datetime.datetime) -> int:
+        """Move the ``expired(now)`` tasks to ``ERROR`` in one UPDATE; return how many."""
+        return self.expired(now).update(
+            state=TaskState.ERROR,
+            completed_at=now,
+            updated_at=now,
+            traceback=models.Case(
+                models.When(~Q(traceback=""), then=F("traceback")),
+                models.When(state=TaskState.PENDING, then=models.Value(PENDING_EXPIRED_MESSAGE)),
+                default=models.Value(TTL_EXPIRED_MESSAGE),
+                output_field=models.TextField(),
+            ),
+        )
+
+    def mark_errored(self, now: datetime.datetime, message: str) -> int:
+        """Move the running tasks of this queryset to ``ERROR`` in one UPDATE.
+
+        ``message`` goes into ``traceback`` where the task has none yet.
+        """
+        return self.unfinished().update(
+            state=TaskState.ERROR,
+            completed_at=now,
+            updated_at=now,
+            traceback=models.Case(
+                models.When(traceback="", then=models.Value(message)),
+                default=F("traceback"),
+                output_field=models.TextField(),
+            ),
+        )
+
+
+class AsyncTask(models.Model):
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True, default="")
+    state = models.CharField(
+        _("state"), max_length=10, choices=TaskState.choices, default=TaskState.PENDING
+    )
+    person = models.ForeignKey(
+        get_settings().PERSON_MODEL,
+        verbose_name=_("person"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="async_tasks",
+    )
+    progression = models.PositiveSmallIntegerField(_("progression"), default=0)
+    time_to_live = models.PositiveIntegerField(
+        _("time to live"), default=5, help_text=_("Minutes the task has to complete once started.")
+    )
+    traceback = models.TextField(_("traceback"), blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    objects = AsyncTaskQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("asynchronous task")
+        verbose_name_plural = _("asynchronous tasks")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["person", "-created_at", "-id"], name="osis_async_person_recent_idx"
+            ),
+            models.Index(fields=["person", "state"], name="osis_async_person_state_idx"),
+            models.Index(
+                fields=["state", "started_at"],
+                name="osis_async_running_idx",
+                condition=Q(state__in=["PENDING", "PROCESSING"]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progression__gte=PROGRESSION_MIN, progression__lte=PROGRESSION_MAX),
+                name="osis_async_progression_0_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(time_to_live__gte=0), name="osis_async_time_to_live_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=TaskState.values), name="osis_async_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in TaskState.finished()

@@ -1,0 +1,58 @@
+"""Limit/offset paging that stays cheap and never fails on odd numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import QueryDict
+from django.utils.http import urlencode
+
+from osis_async.conf import get_settings
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> Page:
+        """Read ``?limit`` and ``?offset``; missing or malformed ones get their defaults.
+
+        ``limit`` is clamped to ``OSIS_ASYNC_MAX_PAGE_SIZE``; ``offset`` must fit in 64 bits.
+        """
+        conf = get_settings()
+        limit = _non_negative(query.get("limit"), default=conf.PAGE_SIZE, cutoff=conf.MAX_PAGE_SIZE)
+        return cls(limit=limit or conf.PAGE_SIZE, offset=_non_negative(query.get("offset")))
+
+    def next_url(self, base: str, query: QueryDict, count: int) -> str | None:
+        if self.offset + self.limit >= count:
+            return None
+        return _with_page(base, query, self.limit, self.offset + self.limit)
+
+    def previous_url(self, base: str, query: QueryDict) -> str | None:
+        if self.offset <= 0:
+            return None
+        return _with_page(base, query, self.limit, max(self.offset - self.limit, 0))
+
+
+OFFSET_CUTOFF = 2**63 - 1
+
+
+def _non_negative(raw: str | None, *, default: int = 0, cutoff: int = OFFSET_CUTOFF) -> int:
+    raw = (raw or "").strip()
+    if not (raw.isascii() and raw.isdigit()):
+        return default
+    if len(raw) > len(str(cutoff)):
+        return cutoff
+    return min(int(raw), cutoff)
+
+
+def _with_page(base: str, query: QueryDict, limit: int, offset: int) -> str:
+    params = query.copy()
+    params["limit"] = str(limit)
+    if offset:
+        params["offset"] = str(offset)
+    else:
+        params.pop("offset", None)
+    return f"{base}?{urlencode(sorted(params.lists()), doseq=True)}"

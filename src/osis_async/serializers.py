@@ -1,0 +1,37 @@
+from rest_framework import serializers
+
+from osis_async.models.enums.task import TaskState
+from osis_async.models.task import AsyncTask
+
+#: The columns the list endpoint reads and returns, in order.
+TASK_FIELDS = (
+    "uuid",
+    "name",
+    "description",
+    "state",
+    "progression",
+    "created_at",
+    "started_at",
+    "completed_at",
+)
+
+
+class AsyncTaskSerializer(serializers.ModelSerializer):
+    state = serializers.ChoiceField(choices=TaskState.choices, read_only=True)
+
+    class Meta:
+        model = AsyncTask
+        fields = TASK_FIELDS
+        read_only_fields = TASK_FIELDS
+
+
+class AsyncTaskPageSerializer(serializers.Serializer):
+    """The list endpoint's body, for the OpenAPI document."""
+
+    count = serializers.IntegerField(min_value=0, help_text="All the person's tasks.")
+    pending_count = serializers.IntegerField(
+        min_value=0, help_text="The person's tasks in PENDING or PROCESSING."
+    )
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = AsyncTaskSerializer(many=True)

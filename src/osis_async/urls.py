@@ -1,0 +1,16 @@
+from django.urls import path
+
+from osis_async.schema import HAS_SPECTACULAR
+from osis_async.views import TaskListView, TaskProgressView
+
+app_name = "osis_async"
+
+urlpatterns = [
+    path("tasks/", TaskListView.as_view(), name="task-list"),
+    path("tasks/<uuid:uuid>/progress/", TaskProgressView.as_view(), name="task-progress"),
+]
+
+if HAS_SPECTACULAR:
+    from osis_async.views import TaskSchemaView
+
+    urlpatterns.append(path("schema/", TaskSchemaView.as_view(), name="schema"))

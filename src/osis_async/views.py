@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.cache import patch_vary_headers
+from django.views.generic import DetailView
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from osis_async import remote
+from osis_async.conf import get_settings
+from osis_async.models.task import AsyncTask
+from osis_async.pagination import Page
+from osis_async.persons import get_person
+from osis_async.schema import HAS_SPECTACULAR, document_list
+from osis_async.serializers import TASK_FIELDS, AsyncTaskSerializer
+
+
+def authentication_classes() -> list[type[BaseAuthentication]]:
+    """The project's DRF authentication classes, with Django's session always among them."""
+    classes: list[type[BaseAuthentication]] = list(
+        api_settings.DEFAULT_AUTHENTICATION_CLASSES  # type: ignore[arg-type]
+    )
+    if not any(issubclass(cls, SessionAuthentication) for cls in classes):
+        classes.append(SessionAuthentication)
+    return classes
+
+
+class JSONOnlyNegotiation(BaseContentNegotiation):
+    """Answer JSON whatever ``Accept`` says, so errors are JSON for browsers too."""
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: Any, format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class TaskListView(APIView):
+    """The requesting person's tasks, newest first, with ``count`` and ``pending_count``."""
+
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnlyNegotiation
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return [cls() for cls in authentication_classes()]
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        allowed = get_settings().DOMAIN_LIST
+        if allowed:
+            patch_vary_headers(response, ["Origin"])
+            origin = request.headers.get("Origin")
+            if origin in allowed:
+                response["Access-Control-Allow-Origin"] = origin
+                response["Access-Control-Allow-Credentials"] = "true"
+                response["Access-Control-Allow-Headers"] = "Accept, Accept-Language, Authorization"
+                response["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+        return response
+
+    @document_list
+    def get(self, request: Request) -> Response | HttpResponse:
+        if get_settings().BASE_URL:
+            status, body, content_type = remote.forward(request._request, "tasks/")
+            return HttpResponse(body, status=status, content_type=content_type)
+        page = Page.from_query(request.query_params)
+        person = get_person(request._request)
+        tasks = AsyncTask.objects.for_person(person)
+        counts = tasks.counts() if person is not None else {"count": 0, "pending_count": 0}
+        rows: list[dict[str, Any]] = []
+        if page.offset < counts["count"]:
+            rows = list(tasks.values(*TASK_FIELDS)[page.offset : page.offset + page.limit])
+        base = request.build_absolute_uri(request.path)
+        return Response(
+            {
+                "count": counts["count"],
+                "pending_count": counts["pending_count"],
+                "next": page.next_url(base, request.query_params, counts["count"]),
+                "previous": page.previous_url(base, request.query_params),
+                "results": AsyncTaskSerializer(rows, many=True).data,
+            }
+        )
+
+
+class TaskProgressView(DetailView):
+    """One task's progress as a modal body that re-polls itself with htmx until finished."""
+
+    template_name = "osis_async/modal_async_progress.html"
+    context_object_name = "task"
+
+    def get_object(self, queryset: Any = None) -> AsyncTask:
+        person = get_person(self.request)
+        return get_object_or_404(
+            AsyncTask.objects.for_person(person), uuid=self.kwargs["uuid"], person__isnull=False
+        )
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated:
+            return HttpResponse(status=403)
+        return super().dispatch(request, *args, **kwargs)
+
+
+if HAS_SPECTACULAR:
+    from drf_spectacular.views import SpectacularAPIView
+
+    class TaskSchemaView(SpectacularAPIView):
+        """The OpenAPI document of this app's endpoints, at the paths where they are mounted."""
+
+        def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+            list_path = reverse("osis_async:task-list").lstrip("/")
+            self.patterns = [path(list_path, TaskListView.as_view(), name="task-list")]
+            return super().get(request, *args, **kwargs)

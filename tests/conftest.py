@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from osis_async.models import AsyncTask
+
+collect_ignore_glob: list[str] = []
+if os.environ.get("DJANGO_SETTINGS_MODULE", "tests.settings") != "tests.settings_person":
+    collect_ignore_glob.append("person_model/*")
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., Any]:
+    def make(username: str = "alice", **extra: Any) -> Any:
+        return get_user_model().objects.create_user(username=username, password="pw", **extra)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Callable[..., Any]) -> Any:
+    return make_user("alice", first_name="Alice", last_name="Liddell", email="alice@example.org")
+
+
+@pytest.fixture
+def other_user(make_user: Callable[..., Any]) -> Any:
+    return make_user("bob")
+
+
+@pytest.fixture
+def user_client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def make_task(db: None) -> Callable[..., AsyncTask]:
+    def make(**fields: Any) -> AsyncTask:
+        fields.setdefault("name", "Task")
+        fields.setdefault("description", "A task")
+        return AsyncTask.objects.create(**fields)
+
+    return make
