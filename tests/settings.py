@@ -23,7 +23,11 @@ if os.environ.get("OSIS_ASYNC_TEST_DB", "sqlite") == "postgres":
             "PORT": os.environ.get("PGPORT", "5432"),
             "USER": os.environ.get("PGUSER", "postgres"),
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
-            "NAME": os.environ.get("PGDATABASE", "test"),
+            # A worker process started by the integration tests sets OSIS_ASYNC_TEST_DB_NAME to
+            # the test database pytest-django created ("test_test"), to share it.
+            "NAME": (
+                os.environ.get("OSIS_ASYNC_TEST_DB_NAME") or os.environ.get("PGDATABASE", "test")
+            ),
         }
     }
 else:

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from osis_async.models import AsyncTask, TaskState
 from osis_async.utils import update_task
@@ -243,3 +244,34 @@ def test_openapi_states_match_the_enum(user_client: Client) -> None:
     assert {"count", "pending_count", "next", "previous", "results"} <= set(page["properties"])
     operation = schema["paths"]["/osis_async/tasks/"]["get"]
     assert {p["name"] for p in operation["parameters"]} >= {"limit", "offset"}
+
+
+@pytest.mark.parametrize("use_tz", [True, False])
+def test_written_out_representation_matches_the_serializer(
+    user: Any, make_task: Callable[..., AsyncTask], use_tz: bool
+) -> None:
+    from osis_async.listing import person_page
+    from osis_async.serializers import AsyncTaskSerializer, task_representation
+
+    with override_settings(USE_TZ=use_tz):
+        task = make_task(person=user, name="n", description="d <b>")
+        update_task(task.uuid, state=TaskState.PROCESSING, progression=3)
+        written = task_representation(person_page(user, 0, 1)[0][0])
+        expected = dict(AsyncTaskSerializer(AsyncTask.objects.get(pk=task.pk)).data)
+    for key in ("created_at", "started_at"):
+        # The same instant; the endpoint always states the offset (DRF omits it when naive).
+        moment = datetime.datetime.fromisoformat(written.pop(key).replace("Z", "+00:00"))
+        drf = datetime.datetime.fromisoformat(expected.pop(key).replace("Z", "+00:00"))
+        assert moment.utcoffset() is not None
+        assert moment == (drf if use_tz else timezone.make_aware(drf))
+    assert written == expected
+
+
+def test_page_past_the_end_still_counts(
+    user_client: Client, user: Any, make_task: Callable[..., AsyncTask]
+) -> None:
+    for _ in range(3):
+        make_task(person=user)
+    body = get(user_client, "?offset=5")
+    assert (body["count"], body["results"], body["next"]) == (3, [], None)
+    assert body["previous"] == "http://testserver/osis_async/tasks/?limit=15"

@@ -1,3 +1,5 @@
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -9,3 +11,10 @@ class OsisAsyncConfig(AppConfig):
 
     def ready(self) -> None:
         from osis_async import checks, conf  # noqa: F401  (registers checks and signal handlers)
+
+        if find_spec("celery") is not None:
+            # Celery is installed: track the runs of tracked tasks (a no-op for the others) and
+            # register the TTL sweep task. No Celery app is created here.
+            from osis_async.integrations.celery import connect_signals
+
+            connect_signals()

@@ -33,6 +33,8 @@ class AsyncSettings:
     REMOTE_TIMEOUT: float = 10.0
     #: Origins allowed to read the list endpoint cross-origin.
     DOMAIN_LIST: tuple[str, ...] = ()
+    #: Seconds a tracked job waits between two progress writes (Celery / django.tasks).
+    PROGRESS_INTERVAL: float = 0.5
 
 
 def _read() -> AsyncSettings:

@@ -18,11 +18,12 @@ from rest_framework.views import APIView
 
 from osis_async import remote
 from osis_async.conf import get_settings
+from osis_async.listing import person_page
 from osis_async.models.task import AsyncTask
 from osis_async.pagination import Page
 from osis_async.persons import get_person
 from osis_async.schema import HAS_SPECTACULAR, document_list
-from osis_async.serializers import TASK_FIELDS, AsyncTaskSerializer
+from osis_async.serializers import task_representation
 
 
 def authentication_classes() -> list[type[BaseAuthentication]]:
@@ -79,11 +80,10 @@ class TaskListView(APIView):
             return HttpResponse(body, status=status, content_type=content_type)
         page = Page.from_query(request.query_params)
         person = get_person(request._request)
-        tasks = AsyncTask.objects.for_person(person)
-        counts = tasks.counts() if person is not None else {"count": 0, "pending_count": 0}
-        rows: list[dict[str, Any]] = []
-        if page.offset < counts["count"]:
-            rows = list(tasks.values(*TASK_FIELDS)[page.offset : page.offset + page.limit])
+        rows: list[tuple[Any, ...]] = []
+        counts = {"count": 0, "pending_count": 0}
+        if person is not None:
+            rows, counts = person_page(person, page.offset, page.limit)
         base = request.build_absolute_uri(request.path)
         return Response(
             {
@@ -91,7 +91,7 @@ class TaskListView(APIView):
                 "pending_count": counts["pending_count"],
                 "next": page.next_url(base, request.query_params, counts["count"]),
                 "previous": page.previous_url(base, request.query_params),
-                "results": AsyncTaskSerializer(rows, many=True).data,
+                "results": [task_representation(row) for row in rows],
             }
         )
 

@@ -1,0 +1,334 @@
+"""Celery integration: a Celery task whose runs are tracked by an ``AsyncTask`` row.
+
+::
+
+    from celery import shared_task
+    from django.utils.translation import gettext_lazy as _
+    from osis_async.integrations.celery import progress, tracked_task
+
+    @tracked_task(name=_("Students export"), description=_("All students."), time_to_live=10)
+    @shared_task(bind=True, autoretry_for=(ConnectionError,), max_retries=3)
+    def export_students(self, year):
+        rows = fetch(year)
+        for done, row in enumerate(rows, 1):
+            write(row)
+            progress(self).report(done, len(rows))
+
+    task_uuid = export_students.enqueue_for(request.user, 2024)   # the AsyncTask's uuid, at once
+
+How it works. ``enqueue_for`` creates the row (``PENDING``) and, once the current transaction
+commits, sends the job with ``apply_async``: the Celery task id is the row's uuid, and a
+message header (``osis_async``) marks the run as tracked. Celery signals, connected by
+``OsisAsyncConfig.ready()`` whenever Celery is installed, then write the lifecycle from the
+worker: ``task_prerun`` → ``PROCESSING``; ``task_success`` → ``DONE``; ``task_failure`` (the
+last attempt, or a worker child lost) → ``ERROR`` with the traceback; ``task_retry`` → back to
+``PENDING`` with a note in the description until the next attempt starts; ``task_revoked`` and
+``task_unknown`` → ``ERROR``. Messages without the header (``delay()``, ``apply_async()``, beat)
+are left alone. Signals rather than a base class, so a project keeps its own ``base=`` tasks.
+
+The package creates no Celery app: ``shared_task`` binds to the project's app.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuid_module
+from collections.abc import Callable
+from typing import Any
+
+from celery import shared_task, signals
+from django.utils import timezone
+
+from osis_async.integrations.progress import (
+    TaskProgress,
+    activate,
+    current_progress,
+    deactivate,
+)
+from osis_async.integrations.schedule import TTL_SWEEP_TASK
+from osis_async.integrations.tracking import TaskSpec, Tracker, enqueue
+from osis_async.models.task import AsyncTask
+
+__all__ = [
+    "HEADER",
+    "TTL_SWEEP_TASK",
+    "TrackedTask",
+    "check_async_task_ttl",
+    "connect_signals",
+    "disconnect_signals",
+    "progress",
+    "tracked_task",
+]
+
+logger = logging.getLogger("osis_async.integrations")
+
+#: The message header that marks a run as tracked: ``{"uuid": ..., "description": ...}``.
+HEADER = "osis_async"
+
+_TRACKER_ATTR = "osis_async_tracker"
+_TOKEN_ATTR = "osis_async_progress_token"
+
+
+class TrackedTask:
+    """A Celery task, tracked: everything Celery's task has, plus ``enqueue_for``.
+
+    Made by ``tracked_task``; attribute access goes to the Celery task itself (``delay``,
+    ``apply_async``, ``name``, calling it...), so those behave exactly as Celery's and create
+    no row. ``enqueue_for`` and ``apply_async_for`` are the tracked ways in.
+    """
+
+    def __init__(self, task: Any, spec: TaskSpec) -> None:
+        object.__setattr__(self, "_task", task)
+        object.__setattr__(self, "tracking", spec)
+
+    _task: Any
+    tracking: TaskSpec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._task, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._task(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<tracked {self._task!r}>"
+
+    def enqueue_for(self, person: Any, /, *args: Any, **kwargs: Any) -> uuid_module.UUID:
+        """Queue the job for ``person``, like ``delay(*args, **kwargs)``; return the row's uuid.
+
+        The row exists (``PENDING``) when this returns; the message leaves when the current
+        transaction commits (at once outside a transaction).
+        """
+        return self.apply_async_for(person, args, kwargs)
+
+    def apply_async_for(
+        self,
+        person: Any,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> uuid_module.UUID:
+        """``enqueue_for`` with Celery's ``apply_async`` options (``countdown``, ``queue``...)."""
+        if "task_id" in options:
+            raise TypeError("task_id is the AsyncTask's uuid; it cannot be chosen.")
+        task = self._task
+        headers = dict(options.pop("headers", None) or {})
+
+        def send(task_uuid: uuid_module.UUID, description: str) -> None:
+            header = {"uuid": str(task_uuid), "description": description}
+            task.apply_async(
+                args=tuple(args or ()),
+                kwargs=dict(kwargs or {}),
+                task_id=str(task_uuid),
+                headers={**headers, HEADER: header},
+                **options,
+            )
+
+        return enqueue(self.tracking, person, send)
+
+    def with_tracking(
+        self, *, name: Any = None, description: Any = None, time_to_live: int | None = None
+    ) -> TrackedTask:
+        """The same task shown with another name, description or time to live::
+
+        export.with_tracking(description=f"Year {year}").enqueue_for(person, year)
+        """
+        return TrackedTask(
+            self._task,
+            self.tracking.replace(name=name, description=description, time_to_live=time_to_live),
+        )
+
+
+def tracked_task(
+    *, name: Any, description: Any = "", time_to_live: int = 5
+) -> Callable[[Any], TrackedTask]:
+    """Mark a Celery task as tracked. Put it above ``@shared_task(bind=True)``.
+
+    ``name`` and ``description`` are what the user sees (lazy translations are welcome);
+    ``time_to_live`` is the minutes each attempt has once started before the TTL sweep gives up.
+    """
+    spec = TaskSpec(name=name, description=description, time_to_live=time_to_live)
+
+    def decorate(task: Any) -> TrackedTask:
+        if isinstance(task, TrackedTask):
+            raise TypeError("This task is tracked already.")
+        if not hasattr(task, "apply_async"):
+            raise TypeError(
+                "tracked_task goes above @shared_task (or @app.task): it takes a Celery task, "
+                f"got {task!r}."
+            )
+        return TrackedTask(task, spec)
+
+    return decorate
+
+
+def progress(task: Any = None) -> TaskProgress:
+    """The progress reporter of the tracked run of ``task`` (the bound ``self``).
+
+    Without ``task``, the one of the tracked job running in this context. Outside a tracked
+    run, a reporter that does nothing.
+    """
+    if task is not None:
+        tracker = _tracker_of(getattr(task, "request", None))
+        if tracker is not None:
+            return tracker.progress
+    return current_progress()
+
+
+# --- the TTL sweep --------------------------------------------------------------------------
+
+
+@shared_task(name=TTL_SWEEP_TASK, ignore_result=True)
+def check_async_task_ttl() -> int:
+    """Mark the tasks that outlived their time as ``ERROR``; run it from Celery beat::
+
+    CELERY_BEAT_SCHEDULE = {
+        "osis-async-ttl-sweep": {"task": "osis_async.check_async_task_ttl", "schedule": 60.0},
+    }
+    """
+    count = AsyncTask.objects.expire(timezone.now())
+    if count:
+        logger.info("%d task(s) marked as expired.", count)
+    return count
+
+
+# --- the signal handlers ----------------------------------------------------------------------
+
+
+def _meta(request: Any) -> dict[str, Any] | None:
+    if request is None:
+        return None
+    meta = getattr(request, HEADER, None)
+    if meta is None:
+        headers = getattr(request, "headers", None)
+        if isinstance(headers, dict):
+            meta = headers.get(HEADER)
+    if isinstance(meta, dict) and meta.get("uuid"):
+        return meta
+    return None
+
+
+def _tracker_of(request: Any) -> Tracker | None:
+    tracker = getattr(request, _TRACKER_ATTR, None) if request is not None else None
+    return tracker if isinstance(tracker, Tracker) else None
+
+
+def _new_tracker(meta: dict[str, Any]) -> Tracker | None:
+    try:
+        return Tracker(meta["uuid"], base_description=meta.get("description"))
+    except (TypeError, ValueError):
+        logger.warning("Ignoring a malformed %s header: %r", HEADER, meta)
+        return None
+
+
+def _attempts(task: Any) -> int | None:
+    max_retries = getattr(task, "max_retries", None)
+    return max_retries + 1 if isinstance(max_retries, int) else None
+
+
+def _on_prerun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+    task = task or sender
+    request = getattr(task, "request", None)
+    meta = _meta(request)
+    if meta is None:
+        return
+    tracker = _new_tracker(meta)
+    if tracker is None:
+        return
+    setattr(request, _TRACKER_ATTR, tracker)
+    setattr(request, _TOKEN_ATTR, activate(tracker.progress))
+    retries = getattr(request, "retries", 0) or 0
+    tracker.start(attempt=retries + 1, max_attempts=_attempts(task))
+
+
+def _on_success(sender: Any = None, **kwargs: Any) -> None:
+    tracker = _tracker_of(getattr(sender, "request", None))
+    if tracker is not None:
+        tracker.succeed()
+
+
+def _on_failure(sender: Any = None, exception: BaseException | None = None, **kwargs: Any) -> None:
+    request = getattr(sender, "request", None)
+    tracker = _tracker_of(request)
+    if tracker is None:
+        # Not started in this process: a prefork child lost (WorkerLostError, reported by the
+        # parent), a time limit hit, a rejected message.
+        meta = _meta(request)
+        tracker = _new_tracker(meta) if meta is not None else None
+    if tracker is not None and exception is not None:
+        tracker.fail(exception)
+
+
+def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwargs: Any) -> None:
+    tracker = _tracker_of(request)
+    if tracker is None:
+        return
+    retries = getattr(request, "retries", 0) or 0
+    error = reason if isinstance(reason, BaseException) else RuntimeError(str(reason))
+    tracker.retry(error, attempt=retries + 1)
+
+
+def _on_postrun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+    request = getattr(task or sender, "request", None)
+    token = getattr(request, _TOKEN_ATTR, None)
+    if token is not None:
+        deactivate(token)
+        setattr(request, _TOKEN_ATTR, None)
+
+
+class TaskRevoked(Exception):
+    """The Celery task was revoked before it could finish."""
+
+
+class TaskUnknown(Exception):
+    """No worker knows the Celery task: it is not registered where the message went."""
+
+
+def _on_revoked(
+    sender: Any = None,
+    request: Any = None,
+    terminated: bool = False,
+    signum: Any = None,
+    expired: bool = False,
+    **kwargs: Any,
+) -> None:
+    meta = _meta(request)
+    tracker = _tracker_of(request) or (_new_tracker(meta) if meta is not None else None)
+    if tracker is None:
+        return
+    reason = "expired" if expired else ("terminated" if terminated else "revoked")
+    tracker.fail(TaskRevoked(f"The task was {reason}."))
+
+
+def _on_unknown(
+    sender: Any = None, message: Any = None, name: str | None = None, **kwargs: Any
+) -> None:
+    headers = getattr(message, "headers", None) or {}
+    meta = headers.get(HEADER) if isinstance(headers, dict) else None
+    if not isinstance(meta, dict) or not meta.get("uuid"):
+        return
+    tracker = _new_tracker(meta)
+    if tracker is not None:
+        tracker.fail(TaskUnknown(f"No worker knows the task {name!r}."))
+
+
+_HANDLERS: tuple[tuple[Any, Callable[..., None]], ...] = (
+    (signals.task_prerun, _on_prerun),
+    (signals.task_success, _on_success),
+    (signals.task_failure, _on_failure),
+    (signals.task_retry, _on_retry),
+    (signals.task_postrun, _on_postrun),
+    (signals.task_revoked, _on_revoked),
+    (signals.task_unknown, _on_unknown),
+)
+
+
+def connect_signals() -> None:
+    """Connect the lifecycle handlers (idempotent). ``OsisAsyncConfig.ready()`` calls it."""
+    for signal, handler in _HANDLERS:
+        signal.connect(handler, weak=False, dispatch_uid=f"osis_async.{handler.__name__}")
+
+
+def disconnect_signals() -> None:
+    for signal, handler in _HANDLERS:
+        signal.disconnect(handler, dispatch_uid=f"osis_async.{handler.__name__}")
