@@ -1,7 +1,19 @@
-"""The demo site: SQLite, no server to install. ``DEMO_DATABASE_URL``-style overrides come later."""
+"""The demo site. By default: SQLite and a database-backed task queue, no server to install.
+
+Environment variables (see docs/integrations.md):
+
+- ``DEMO_DATABASE_URL``: ``postgres://user:password@host:port/name`` runs on PostgreSQL.
+- ``DEMO_BROKER_URL``: ``amqp://guest:guest@127.0.0.1:5672//`` or ``redis://127.0.0.1:6379/0``
+  runs the jobs with Celery on that broker instead of django.tasks' database queue.
+"""
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import django
+
+from osis_async.integrations.schedule import ttl_sweep_entry
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -14,13 +26,42 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
 USE_I18N = True
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DEMO_SQLITE_PATH", str(BASE_DIR.parent / "demo-db.sqlite3")),
-        "OPTIONS": {"timeout": 20},
+
+def _database(url: str) -> dict[str, object]:
+    """``postgres://user:password@host:port/name`` as a ``DATABASES`` entry."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DEMO_DATABASE_URL must start with postgres://, got {url!r}.")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")) or "osis_async_demo",
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
     }
-}
+
+
+DEMO_DATABASE_URL = os.environ.get("DEMO_DATABASE_URL", "")
+if DEMO_DATABASE_URL:
+    DATABASES = {"default": _database(DEMO_DATABASE_URL)}
+else:
+    # The web server and the worker processes share this file: WAL lets them read while one
+    # writes, IMMEDIATE transactions take the write lock up front (no upgrade deadlock), and
+    # the busy timeout makes a writer wait its turn instead of failing.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("DEMO_SQLITE_PATH", str(BASE_DIR.parent / "demo-db.sqlite3")),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -32,7 +73,26 @@ INSTALLED_APPS = [
     "rest_framework",
     "osis_async",
     "demo",
+    "django_tasks_db",
 ]
+if django.VERSION < (6, 0):
+    INSTALLED_APPS.append("django_tasks")  # the backport of django.tasks
+
+# --- Running the jobs -------------------------------------------------------------------------
+# Default: django.tasks with its database backend (django-tasks-db) on the demo's own database;
+# scripts/demo starts `manage.py db_worker` processes. With DEMO_BROKER_URL: Celery on that
+# broker; scripts/demo starts `celery -A demo.celery worker --beat`.
+DEMO_BROKER_URL = os.environ.get("DEMO_BROKER_URL", "")
+DEMO_JOB_RUNNER = "celery" if DEMO_BROKER_URL else "tasks"
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+CELERY_BROKER_URL = DEMO_BROKER_URL or "memory://"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_IMPORTS = ["demo.jobs"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {"osis-async-ttl-sweep": ttl_sweep_entry(every=20.0)}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -70,5 +130,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"osis_async": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "osis_async": {"handlers": ["console"], "level": "INFO"},
+        "demo": {"handlers": ["console"], "level": "INFO"},
+    },
 }

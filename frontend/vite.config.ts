@@ -38,6 +38,7 @@ export default defineConfig(({ command }) => ({
     environment: 'jsdom',
     include: ['tests/**/*.spec.ts'],
     restoreMocks: true,
+    unstubGlobals: true,
     coverage: {
       provider: 'v8',
       include: ['src/**/*.{ts,vue}', 'build/**/*.ts'],

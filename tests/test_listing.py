@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from osis_async.listing import person_page
+from osis_async.listing import person_page, person_version
 from osis_async.models import AsyncTask, TaskState
 from osis_async.serializers import TASK_FIELDS
 
@@ -43,11 +43,13 @@ def tasks(user: Any, other_user: Any) -> None:
 def test_same_rows_and_counts_as_the_orm(user: Any, tasks: None, offset: int, limit: int) -> None:
     queryset = AsyncTask.objects.for_person(user)
     expected_rows = list(queryset.values_list(*TASK_FIELDS)[offset : offset + limit])
-    rows, counts = person_page(user, offset, limit)
+    rows, counts, version = person_page(user, offset, limit)
     assert rows == expected_rows
     assert counts == queryset.counts()
+    assert version == person_version(user)
+    assert version[0] == counts["count"]
 
 
 def test_a_person_without_tasks(user: Any, django_assert_num_queries: Any) -> None:
     with django_assert_num_queries(1):
-        assert person_page(user, 0, 15) == ([], {"count": 0, "pending_count": 0})
+        assert person_page(user, 0, 15) == ([], {"count": 0, "pending_count": 0}, (0, None))

@@ -30,7 +30,13 @@ def remote() -> Iterator[tuple[str, Remote]]:
         def do_GET(self) -> None:  # noqa: N802
             state.requests.append({"path": self.path, "headers": self.headers})
             payload = json.dumps(state.body).encode()
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.send_header("ETag", '"v1"')
+                self.end_headers()
+                return
             self.send_response(state.status)
+            self.send_header("ETag", '"v1"')
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -108,3 +114,12 @@ def test_cors_only_for_listed_origins(user_client: Client) -> None:
 def test_no_cors_headers_by_default(user_client: Client) -> None:
     response = user_client.get(URL, HTTP_ORIGIN="https://intranet.example.org")
     assert "Access-Control-Allow-Origin" not in response
+
+
+def test_conditional_polls_pass_through(remote: tuple[str, Remote], user_client: Client) -> None:
+    base_url, _ = remote
+    with override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="s"):
+        first = user_client.get(URL)
+        again = user_client.get(URL, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert (first.status_code, first["ETag"]) == (200, '"v1"')
+    assert (again.status_code, again.content) == (304, b"")

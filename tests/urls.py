@@ -1,5 +1,6 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("e2e/", include("tests.e2e.urls")),
     path("", include("demo.urls")),
 ]

@@ -88,6 +88,7 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
     do {
       const size = Math.min(REFRESH_CHUNK, wanted - results.length)
       last = await fetchTaskPage(config.url, size, offset, signal)
+      const before = results.length
       for (const task of last.results) {
         if (!seen.has(task.uuid)) {
           seen.add(task.uuid)
@@ -95,7 +96,9 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
         }
       }
       offset += last.results.length
-    } while (results.length < wanted && last.next !== null && last.results.length > 0)
+      // A page that adds nothing new would make the loop spin forever.
+      if (results.length === before) break
+    } while (results.length < wanted && last.next !== null)
     return { results, last }
   }
 

@@ -70,6 +70,41 @@ describe('dropdown', () => {
     expect(toggle.getAttribute('aria-expanded')).toBe('false')
   })
 
+  it('closes when the focus leaves it, not when it moves inside', async () => {
+    servePages(makePage([], { next: 'more' }))
+    const { host } = await mountViewer()
+    const { toggle, panel } = parts(host)
+    const outside = document.createElement('button')
+    document.body.append(outside)
+    open(host)
+    await settle()
+    const more = panel.querySelector<HTMLButtonElement>('.osis-async__more')!
+    toggle.focus()
+    more.focus()
+    await settle()
+    expect(toggle.getAttribute('aria-expanded')).toBe('true')
+    outside.focus()
+    await settle()
+    expect(toggle.getAttribute('aria-expanded')).toBe('false')
+    expect(document.activeElement).toBe(outside)
+  })
+
+  it('opens towards the right when there is no room on the left', async () => {
+    servePages(makePage([]))
+    const { host } = await mountViewer()
+    const { toggle, panel } = parts(host)
+    const left = vi.spyOn(panel, 'getBoundingClientRect').mockReturnValue({ left: -120 } as DOMRect)
+    toggle.click()
+    await settle()
+    expect(panel.classList).toContain('osis-async__panel--start')
+
+    toggle.click()
+    left.mockReturnValue({ left: 300 } as DOMRect)
+    toggle.click()
+    await settle()
+    expect(panel.classList).not.toContain('osis-async__panel--start')
+  })
+
   it('gives each viewer of a page its own ids', async () => {
     servePages(makePage([makeTask()]))
     const first = await mountViewer()

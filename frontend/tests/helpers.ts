@@ -77,7 +77,8 @@ export async function settle(): Promise<void> {
 
 export function createHost(attributes: Record<string, string> = {}): HTMLElement {
   const host = document.createElement('div')
-  host.id = 'async-tasks-viewer'
+  if (document.getElementById('async-tasks-viewer')) host.dataset.osisAsyncViewer = ''
+  else host.id = 'async-tasks-viewer'
   host.dataset.url = '/api/tasks/'
   for (const [name, value] of Object.entries(attributes)) host.setAttribute(name, value)
   document.body.append(host)

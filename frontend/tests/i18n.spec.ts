@@ -35,7 +35,9 @@ describe('French', () => {
     open(host)
     await settle()
 
-    expect(text(host.querySelector('.osis-async__toggle'))).toBe('Tâches en arrière-plan, 2 tâches en cours')
+    expect(text(host.querySelector('.osis-async__toggle .osis-async__sr-only'))).toBe(
+      'Tâches en arrière-plan, 2 tâches en cours',
+    )
     expect(text(host.querySelector('.osis-async__title'))).toBe('Tâches en arrière-plan')
     expect(text(host.querySelector('.osis-async-task time'))).toMatch(/^Démarrée le 14 mars 2025.* \(il y a 2 minutes\)$/)
     const statuses = [...host.querySelectorAll('.osis-async-task__status')].map((element) => text(element))

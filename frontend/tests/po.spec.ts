@@ -67,3 +67,20 @@ msgstr "Export"
     expect(() => parsePo('hello\n')).toThrow(/line 1/)
   })
 })
+
+describe('the Vite plugin', () => {
+  it('turns a .po import into its catalogue', async () => {
+    const { gettextCatalogue } = await import('../build/vite-plugin-po')
+    const { join } = await import('node:path')
+    const plugin = gettextCatalogue()
+    const load = plugin.load as (this: { addWatchFile(path: string): void }, id: string) => { code: string } | null
+    const watched: string[] = []
+    const context = { addWatchFile: (path: string) => void watched.push(path) }
+    const path = join(__dirname, '../../src/osis_async/locale/fr/LC_MESSAGES/djangojs.po')
+
+    const module = load.call(context, `${path}?import`)
+    expect(module?.code).toMatch(/^export default \{.*"Load more":"Afficher plus"/)
+    expect(watched).toEqual([path])
+    expect(load.call(context, '/src/main.ts')).toBeNull()
+  })
+})

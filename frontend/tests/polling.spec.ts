@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { TaskPage } from '../src/types'
+import type { Task, TaskPage } from '../src/types'
 import {
   cleanUp,
   fakeFetch,
@@ -243,7 +243,7 @@ describe('load more', () => {
   })
 
   it('keeps every loaded page on later refreshes, without duplicates', async () => {
-    const all = tasks(8).map((task) => ({ ...task, state: 'PROCESSING' as const }))
+    const all: Task[] = tasks(8).map((task) => ({ ...task, state: 'PROCESSING' }))
     const calls = paginate(all)
     const { host } = await mountViewer({ 'data-limit': '3' })
     open(host)
@@ -283,6 +283,14 @@ describe('load more', () => {
       '?limit=40&offset=80',
     ])
     expect(names(host)).toEqual(all.slice(0, 120).map((task) => task.name))
+  })
+
+  it('stops following pages that bring nothing new', async () => {
+    const same = makePage(tasks(2), { next: '/api/tasks/?limit=15&offset=2' })
+    const calls = servePages(same)
+    const { host } = await mountViewer()
+    expect(calls).toHaveLength(2)
+    expect(names(host)).toHaveLength(2)
   })
 
   it('keeps what it had when the next page fails', async () => {

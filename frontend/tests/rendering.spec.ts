@@ -118,6 +118,18 @@ describe('a task', () => {
     expect(text(date)).toMatch(/^Completed .*2025.* \(2 minutes ago\)$/)
   })
 
+  it('keeps the relative time current while the list is open', async () => {
+    servePages(makePage([makeTask({ state: 'DONE', completed_at: '2025-03-14T09:58:00Z' })]))
+    const { host } = await mountViewer({ 'data-interval': '600' })
+    open(host)
+    await settle()
+    const date = host.querySelector('.osis-async-task time')
+    expect(text(date)).toMatch(/\(2 minutes ago\)$/)
+    await vi.advanceTimersByTimeAsync(60_000)
+    await settle()
+    expect(text(date)).toMatch(/\(3 minutes ago\)$/)
+  })
+
   it.each([
     ['PENDING', { created_at: '2025-03-14T09:59:30Z' }, /^Created .* \(30 seconds ago\)$/],
     ['PROCESSING', { started_at: '2025-03-14T07:00:00Z' }, /^Started .* \(3 hours ago\)$/],
@@ -177,6 +189,7 @@ describe('a task', () => {
     const { host } = await mountViewer()
     const bar = host.querySelector('[role="progressbar"]')!
     expect(bar.classList).toContain('osis-async-progress--error')
+    expect(bar.hasAttribute('aria-valuenow')).toBe(false)
     expect(bar.getAttribute('aria-valuetext')).toBe('Error')
     expect(host.querySelector('.osis-async-task')?.classList).toContain('osis-async-task--error')
     expect(text(host.querySelector('.osis-async-task__status'))).toBe('Error')

@@ -11,6 +11,9 @@ class OsisAsyncConfig(AppConfig):
 
     def ready(self) -> None:
         from osis_async import checks, conf  # noqa: F401  (registers checks and signal handlers)
+        from osis_async.events import signals
+
+        signals.connect()
 
         if find_spec("celery") is not None:
             # Celery is installed: track the runs of tracked tasks (a no-op for the others) and

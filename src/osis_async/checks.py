@@ -138,3 +138,18 @@ def check_remote(**kwargs: Any) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+@register()
+def check_retention(**kwargs: Any) -> list[CheckMessage]:
+    value = get_settings().RETENTION
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return [
+            Error(
+                f"OSIS_ASYNC_RETENTION {value!r} is not a positive whole number of days.",
+                hint="Set OSIS_ASYNC_RETENTION to the days a finished task is kept before "
+                "purge_async_tasks deletes it (at least 1; default 30).",
+                id="osis_async.E010",
+            )
+        ]
+    return []

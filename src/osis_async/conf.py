@@ -35,6 +35,22 @@ class AsyncSettings:
     DOMAIN_LIST: tuple[str, ...] = ()
     #: Seconds a tracked job waits between two progress writes (Celery / django.tasks).
     PROGRESS_INTERVAL: float = 0.5
+    #: Days a finished (``DONE`` or ``ERROR``) task is kept before ``purge_async_tasks`` deletes
+    #: it, counted from its ``completed_at`` (its ``updated_at`` when that is empty).
+    RETENTION: int = 30
+    #: Serve the server-sent events stream of task changes (under ASGI).
+    STREAM: bool = True
+    #: Where a process learns of changes made by others: ``"auto"`` (``"postgres"`` on
+    #: PostgreSQL, ``"redis"`` when ``REDIS_URL`` is set, else ``"polling"``).
+    CHANGE_SOURCE: str = "auto"
+    #: Redis URL for the ``"redis"`` change source (pub/sub).
+    REDIS_URL: str = ""
+    #: Seconds between two looks at the table for the ``"polling"`` change source.
+    POLL_INTERVAL: float = 0.5
+    #: Seconds between two keep-alive comments on an idle stream.
+    STREAM_KEEPALIVE: float = 15.0
+    #: Seconds a stream lasts before the server ends it and the browser reconnects.
+    STREAM_MAX_AGE: float = 300.0
 
 
 def _read() -> AsyncSettings:

@@ -1,4 +1,5 @@
-"""The list endpoint's query: one person's page of tasks with both counts, in one statement.
+"""The list endpoint's queries: one person's page of tasks with both counts and the page's
+validator in one statement, and the validator alone for a conditional poll.
 
 Every open widget runs it every few seconds, so it is written once as SQL rather than compiled
 by the ORM on each request (which costs more than running it). ``tests/test_listing.py`` holds it
@@ -7,6 +8,7 @@ to the ORM's answer.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -14,57 +16,103 @@ from weakref import WeakKeyDictionary
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field
 
+from osis_async import __version__
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import AsyncTask
 from osis_async.serializers import TASK_FIELDS
 
 Row = tuple[Any, ...]
 Counts = dict[str, int]
+#: What a person's task list looks like at a moment: their number of tasks and the latest
+#: ``updated_at``. A new task, a change written through ``update_task``, the TTL sweep or the
+#: admin, and a deletion all change it.
+Version = tuple[int, Any]
 
 
 def person_page(
     person: Any, offset: int, limit: int, using: str = "default"
-) -> tuple[list[Row], Counts]:
+) -> tuple[list[Row], Counts, Version]:
     """``TASK_FIELDS`` rows of ``person``'s tasks, newest first, with their ``count`` and
-    ``pending_count``, in one statement, past the end of the list too."""
+    ``pending_count`` and the list's version, in one statement, past the end of the list too."""
     connection = connections[using]
-    person_id = AsyncTask._meta.get_field("person").get_db_prep_value(person.pk, connection)
+    person_id = _person_id(person, connection)
     running = [state.value for state in TaskState.running()]
     with connection.cursor() as cursor:
         cursor.execute(_page_sql(), [*running, person_id, person_id, limit, offset])
         raw = cursor.fetchall()
-    counts = {"count": raw[0][-2], "pending_count": raw[0][-1]}
-    if raw[0][0] is None:
-        return [], counts
+    first = raw[0]
+    counts = {"count": first[-3], "pending_count": first[-2]}
+    version = (first[-3], first[-1])
+    if first[0] is None:
+        return [], counts, version
+    size = len(TASK_FIELDS)
     converters = _converters(connection)
     if not any(converters):
-        return [row[:-2] for row in raw], counts
+        return [row[:size] for row in raw], counts, version
     rows = [
         tuple(
             _convert(value, convert, connection)
-            for value, convert in zip(row[:-2], converters, strict=True)
+            for value, convert in zip(row[:size], converters, strict=True)
         )
         for row in raw
     ]
-    return rows, counts
+    return rows, counts, version
+
+
+def person_version(person: Any, using: str = "default") -> Version:
+    """The version of ``person``'s list, read from an index alone."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(_version_sql(), [_person_id(person, connection)])
+        count, latest = cursor.fetchone()
+    return count, latest
+
+
+def list_etag(person: Any, version: Version, limit: int, offset: int) -> str:
+    """The strong validator of one page of ``person``'s list at ``version``."""
+    count, latest = version
+    key = f"{__version__}:{person.pk}:{count}:{latest}:{limit}:{offset}"
+    return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
+
+
+def _person_id(person: Any, connection: BaseDatabaseWrapper) -> Any:
+    return _field("person").get_db_prep_value(person.pk, connection)
+
+
+def _field(name: str) -> Field[Any, Any]:
+    field = AsyncTask._meta.pk if name == "pk" else AsyncTask._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field
+
+
+def _quoted(*names: str) -> list[str]:
+    return [f'"{_field(name).column}"' for name in names]
+
+
+@cache
+def _version_sql() -> str:
+    updated_at, person = _quoted("updated_at", "person")
+    return (
+        f'SELECT COUNT(*), MAX({updated_at}) FROM "{AsyncTask._meta.db_table}" WHERE {person} = %s'
+    )
 
 
 @cache
 def _page_sql() -> str:
-    meta = AsyncTask._meta
-    table = f'"{meta.db_table}"'
-    columns = [f'"{meta.get_field(name).column}"' for name in TASK_FIELDS]
-    state, created_at, person = (
-        f'"{meta.get_field(name).column}"' for name in ("state", "created_at", "person")
+    table = f'"{AsyncTask._meta.db_table}"'
+    columns = _quoted(*TASK_FIELDS)
+    state, created_at, updated_at, person, pk = _quoted(
+        "state", "created_at", "updated_at", "person", "pk"
     )
-    pk = f'"{meta.pk.column}"'
-    # The counts come from the (person, state) index alone; only the page's rows are read.
+    # The counts come from the (person, state, updated_at) index alone; only the page's rows
+    # are read from the table.
     return (
         f"SELECT {', '.join(f'page.{column}' for column in columns)}, "
-        "counts.total, counts.pending "
-        f"FROM (SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE {state} IN (%s, %s)) AS pending "
-        f"FROM {table} WHERE {person} = %s) AS counts "
+        "counts.total, counts.pending, counts.latest "
+        f"FROM (SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE {state} IN (%s, %s)) AS pending, "
+        f"MAX({updated_at}) AS latest FROM {table} WHERE {person} = %s) AS counts "
         f"LEFT JOIN (SELECT {', '.join(columns)}, {pk} FROM {table} WHERE {person} = %s "
         f"ORDER BY {created_at} DESC, {pk} DESC LIMIT %s OFFSET %s) AS page ON 1 = 1 "
         f"ORDER BY page.{created_at} DESC, page.{pk} DESC"
@@ -83,7 +131,7 @@ def _converters(connection: BaseDatabaseWrapper) -> list[list[Converter]]:
         return _CONVERTERS[connection]
     found = []
     for name in TASK_FIELDS:
-        column = AsyncTask._meta.get_field(name).get_col(AsyncTask._meta.db_table)
+        column = _field(name).get_col(AsyncTask._meta.db_table)
         found.append(
             connection.ops.get_db_converters(column) + column.get_db_converters(connection)
         )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.http import QueryDict
 from django.utils.http import urlencode
+from rest_framework.request import Request
 
 from osis_async.conf import get_settings
 
@@ -24,6 +26,17 @@ class Page:
         conf = get_settings()
         limit = _non_negative(query.get("limit"), default=conf.PAGE_SIZE, cutoff=conf.MAX_PAGE_SIZE)
         return cls(limit=limit or conf.PAGE_SIZE, offset=_non_negative(query.get("offset")))
+
+    def body(self, request: Request, results: list[Any], counts: dict[str, int]) -> dict[str, Any]:
+        """The list's JSON body: both counts, links to the pages around, the results."""
+        base = request.build_absolute_uri(request.path)
+        return {
+            "count": counts["count"],
+            "pending_count": counts["pending_count"],
+            "next": self.next_url(base, request.query_params, counts["count"]),
+            "previous": self.previous_url(base, request.query_params),
+            "results": results,
+        }
 
     def next_url(self, base: str, query: QueryDict, count: int) -> str | None:
         if self.offset + self.limit >= count:

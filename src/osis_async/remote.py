@@ -6,9 +6,10 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
+from email.message import Message
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import get_language
 
 from osis_async.conf import get_settings
@@ -35,22 +36,35 @@ def identity_headers(request: HttpRequest) -> dict[str, str]:
     return headers
 
 
-def forward(request: HttpRequest, path: str) -> tuple[int, bytes, str]:
-    """GET ``path`` on the remote API with the request's query; return status, body, type."""
+def forward(request: HttpRequest, path: str) -> HttpResponse:
+    """GET ``path`` on the remote API with the request's query; answer what it answered."""
     conf = get_settings()
     url = urllib.parse.urljoin(conf.BASE_URL, path)
     if request.META.get("QUERY_STRING"):
         url = f"{url}?{request.META['QUERY_STRING']}"
-    remote_request = urllib.request.Request(url, headers=identity_headers(request), method="GET")
+    headers = identity_headers(request)
+    if "If-None-Match" in request.headers:
+        headers["If-None-Match"] = request.headers["If-None-Match"]
+    remote_request = urllib.request.Request(url, headers=headers, method="GET")
     try:
-        with urllib.request.urlopen(remote_request, timeout=conf.REMOTE_TIMEOUT) as response:
-            return (
-                response.status,
-                response.read(),
-                response.headers.get("Content-Type", "application/json"),
-            )
+        with urllib.request.urlopen(remote_request, timeout=conf.REMOTE_TIMEOUT) as answer:
+            return _relay(answer.status, answer.read(), answer.headers)
     except urllib.error.HTTPError as error:
-        return error.code, error.read(), error.headers.get("Content-Type", "application/json")
+        return _relay(error.code, error.read(), error.headers)
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         logger.warning("Remote OSIS Async API at %s did not answer: %s", url, error)
-        return 502, b'{"detail": "The remote task service did not answer."}', "application/json"
+        return HttpResponse(
+            b'{"detail": "The remote task service did not answer."}',
+            status=502,
+            content_type="application/json",
+        )
+
+
+def _relay(status: int, body: bytes, headers: Message) -> HttpResponse:
+    response = HttpResponse(
+        body, status=status, content_type=headers.get("Content-Type", "application/json")
+    )
+    for name in ("ETag", "Cache-Control"):
+        if headers.get(name):
+            response[name] = headers[name]
+    return response

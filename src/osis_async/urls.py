@@ -1,5 +1,6 @@
 from django.urls import path
 
+from osis_async.events.stream import task_stream
 from osis_async.schema import HAS_SPECTACULAR
 from osis_async.views import TaskListView, TaskProgressView
 
@@ -7,6 +8,7 @@ app_name = "osis_async"
 
 urlpatterns = [
     path("tasks/", TaskListView.as_view(), name="task-list"),
+    path("tasks/stream/", task_stream, name="task-stream"),
     path("tasks/<uuid:uuid>/progress/", TaskProgressView.as_view(), name="task-progress"),
 ]
 

@@ -13,9 +13,10 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from osis_async.events import publish
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.models.enums.task import TaskState
-from osis_async.models.task import PROGRESSION_MAX, PROGRESSION_MIN, AsyncTask
+from osis_async.models.task import PROGRESSION_MAX, PROGRESSION_MIN, AsyncTask, touched
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +76,10 @@ def update_task(
                 values.setdefault("progression", PROGRESSION_MAX)
     if not values:
         return _exists_or_raise(task_uuid)
-    values["updated_at"] = timezone.now()
+    values["updated_at"] = touched(timezone.now())
     updated = AsyncTask.objects.filter(uuid=task_uuid).unfinished().update(**values)
     if updated:
+        publish.task_changed(task_uuid)
         return True
     _exists_or_raise(task_uuid)
     logger.info("Task %s is finished; update of %s ignored.", task_uuid, sorted(values))

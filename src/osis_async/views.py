@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags
 from django.views.generic import DetailView
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
@@ -18,7 +19,8 @@ from rest_framework.views import APIView
 
 from osis_async import remote
 from osis_async.conf import get_settings
-from osis_async.listing import person_page
+from osis_async.events.stream import stream_available
+from osis_async.listing import list_etag, person_page, person_version
 from osis_async.models.task import AsyncTask
 from osis_async.pagination import Page
 from osis_async.persons import get_person
@@ -76,24 +78,36 @@ class TaskListView(APIView):
     @document_list
     def get(self, request: Request) -> Response | HttpResponse:
         if get_settings().BASE_URL:
-            status, body, content_type = remote.forward(request._request, "tasks/")
-            return HttpResponse(body, status=status, content_type=content_type)
+            return remote.forward(request._request, "tasks/")
         page = Page.from_query(request.query_params)
         person = get_person(request._request)
-        rows: list[tuple[Any, ...]] = []
-        counts = {"count": 0, "pending_count": 0}
-        if person is not None:
-            rows, counts = person_page(person, page.offset, page.limit)
-        base = request.build_absolute_uri(request.path)
-        return Response(
-            {
-                "count": counts["count"],
-                "pending_count": counts["pending_count"],
-                "next": page.next_url(base, request.query_params, counts["count"]),
-                "previous": page.previous_url(base, request.query_params),
-                "results": [task_representation(row) for row in rows],
-            }
+        if person is None:
+            return Response(page.body(request, [], {"count": 0, "pending_count": 0}))
+        validators = parse_etags(request.headers.get("If-None-Match", ""))
+        if validators:
+            etag = list_etag(person, person_version(person), page.limit, page.offset)
+            if "*" in validators or _weak(etag) in {_weak(v) for v in validators}:
+                return _with_validator(request, Response(status=304), etag)
+        rows, counts, version = person_page(person, page.offset, page.limit)
+        body = page.body(request, [task_representation(row) for row in rows], counts)
+        return _with_validator(
+            request, Response(body), list_etag(person, version, page.limit, page.offset)
         )
+
+
+def _weak(etag: str) -> str:
+    return etag.removeprefix("W/")
+
+
+def _with_validator(request: Request, response: Response, etag: str) -> Response:
+    response["ETag"] = etag
+    if stream_available(request._request):
+        stream = reverse("osis_async:task-stream")
+        response["Link"] = f'<{stream}>; rel="osis-async-stream"'
+
+    # Browsers may keep the page but must ask again each time; shared caches must not keep it.
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 class TaskProgressView(DetailView):

@@ -264,7 +264,10 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwa
     if tracker is None:
         return
     retries = getattr(request, "retries", 0) or 0
-    error = reason if isinstance(reason, BaseException) else RuntimeError(str(reason))
+    # ``reason`` is Celery's Retry; the error that caused it is its ``exc`` when given.
+    error = getattr(reason, "exc", None) or reason
+    if not isinstance(error, BaseException):
+        error = RuntimeError(str(error))
     tracker.retry(error, attempt=retries + 1)
 
 
@@ -332,3 +335,26 @@ def connect_signals() -> None:
 def disconnect_signals() -> None:
     for signal, handler in _HANDLERS:
         signal.disconnect(handler, dispatch_uid=f"osis_async.{handler.__name__}")
+
+
+# --- the retention purge ----------------------------------------------------------------------
+
+
+@shared_task(name="osis_async.purge_async_tasks", ignore_result=True)
+def purge_async_tasks(batch_size: int = 1000, pause: float = 0.0) -> int:
+    """Delete the finished tasks older than ``OSIS_ASYNC_RETENTION`` days, in short batches,
+    like ``manage.py purge_async_tasks``; run it from Celery beat once a day (docs/retention.md)::
+
+    CELERY_BEAT_SCHEDULE = {
+        "osis-async-purge": {
+            "task": "osis_async.purge_async_tasks",
+            "schedule": crontab(hour=3, minute=17),
+            "options": {"expires": 3600},
+        },
+    }
+    """
+    from osis_async import retention
+
+    count = retention.purge(retention.cutoff(), batch_size=batch_size, pause=pause)
+    logger.info("Retention purge: %d finished task(s) deleted.", count)
+    return count

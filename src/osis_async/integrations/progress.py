@@ -118,18 +118,34 @@ class TaskProgress:
         """Report ``done`` out of ``total`` (a percentage when ``total`` is left at 100) and,
         optionally, a new ``description``. Cheap; writes at most once per interval."""
         writer = self._writer
-        if writer is None:
-            if done is not None:
-                percent_of(done, total)  # the same argument errors, tracked or not
-            return
         if done is not None:
-            percent = percent_of(done, total)
-            if description is None and percent == self._percent and not self.dirty:
+            # The common case, whole numbers, inline: this runs in the job's tightest loop.
+            if type(done) is int and type(total) is int and total > 0:
+                percent = done * 100 // total
+                if percent > 100:
+                    percent = 100
+                elif percent < 0:
+                    percent = 0
+            else:
+                percent = percent_of(done, total)
+            if writer is None:
+                return
+            if (
+                description is None
+                and percent == self._percent
+                and percent == self._written_percent
+                and self._description == self._written_description
+            ):
                 return
             self._percent = percent
+        elif writer is None:
+            return
         if description is not None:
             self._description = str(description)
-        if not self.dirty or not writer.active:
+        if (
+            self._percent == self._written_percent
+            and self._description == self._written_description
+        ) or not writer.active:
             return
         now = self._clock()
         if now - self._last_write < self._interval:
@@ -172,8 +188,8 @@ class TaskProgress:
             self._written_description = self._description
 
     def restart(self) -> None:
-        """Forget what was reported: a new attempt of the job starts from zero."""
-        self._percent = self._written_percent = None
+        """A new attempt of the job starts: at 0 %, which its start write records."""
+        self._percent = self._written_percent = 0
         self._description = self._written_description = None
         self._last_write = -math.inf
 

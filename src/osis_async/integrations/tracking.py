@@ -178,10 +178,13 @@ class Tracker:
     def start(self, *, attempt: int = 1, max_attempts: int | None = None) -> bool:
         """The job starts (its ``attempt``-th try): ``PROCESSING``, ``started_at`` = now."""
         self.started_at = timezone.now()
-        values: dict[str, Any] = {"state": TaskState.PROCESSING, "started_at": self.started_at}
+        self.progress.restart()
+        values: dict[str, Any] = {
+            "state": TaskState.PROCESSING,
+            "started_at": self.started_at,
+            "progression": 0,
+        }
         if attempt > 1:
-            self.progress.restart()
-            values["progression"] = 0
             if self.base_description is not None:
                 values["description"] = attempt_description(
                     self.base_description, attempt, max_attempts

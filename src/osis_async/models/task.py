@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import NotSupportedError, models
 from django.db.models import Count, ExpressionWrapper, F, Q
+from django.db.models.functions import Greatest
 from django.utils.translation import gettext_lazy as _
 
 from osis_async.conf import get_settings
@@ -19,6 +20,18 @@ PROGRESSION_MAX = 100
 #: What the TTL sweep writes into ``traceback`` of a task it gives up on.
 TTL_EXPIRED_MESSAGE = "Expired: the task did not finish within its time to live."
 PENDING_EXPIRED_MESSAGE = "Expired: the task never started."
+
+
+def touched(now: datetime.datetime) -> models.Func:
+    """``updated_at`` for a row written at ``now``: never earlier than its previous value, so the
+    list's version moves even when machines' clocks disagree a little."""
+    return Greatest(
+        models.Value(now, output_field=models.DateTimeField()),
+        ExpressionWrapper(
+            F("updated_at") + datetime.timedelta(microseconds=1),
+            output_field=models.DateTimeField(),
+        ),
+    )
 
 
 class Minutes(models.Func):
@@ -83,16 +96,36 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
 
     def expire(self, now: datetime.datetime) -> int:
         """Move the ``expired(now)`` tasks to ``ERROR`` in one UPDATE; return how many."""
-        return self.expired(now).update(
-            state=TaskState.ERROR,
-            completed_at=now,
-            updated_at=now,
-            traceback=models.Case(
-                models.When(~Q(traceback=""), then=F("traceback")),
-                models.When(state=TaskState.PENDING, then=models.Value(PENDING_EXPIRED_MESSAGE)),
-                default=models.Value(TTL_EXPIRED_MESSAGE),
-                output_field=models.TextField(),
-            ),
+        return self._published(
+            self.expired(now).update(
+                state=TaskState.ERROR,
+                completed_at=now,
+                updated_at=touched(now),
+                traceback=models.Case(
+                    models.When(~Q(traceback=""), then=F("traceback")),
+                    models.When(
+                        state=TaskState.PENDING, then=models.Value(PENDING_EXPIRED_MESSAGE)
+                    ),
+                    default=models.Value(TTL_EXPIRED_MESSAGE),
+                    output_field=models.TextField(),
+                ),
+            )
+        )
+
+    def purgeable(self, before: datetime.datetime) -> AsyncTaskQuerySet:
+        """Finished (``DONE`` or ``ERROR``) tasks that finished before ``before``.
+
+        What the retention purge deletes; never a ``PENDING`` or ``PROCESSING`` task. When a
+        task finished is its ``completed_at``; a finished row without one (finished by a plain
+        ``UPDATE``, or imported from an older version: ``update_task`` and the sweeps always set
+        it) is dated by ``updated_at``, its last write, which finished is final makes the
+        moment it finished. Written as two ``state IN (...) AND ...`` branches so each is a range
+        of the ``osis_async_completed_idx`` index, on PostgreSQL and on SQLite.
+        """
+        finished = TaskState.finished()
+        return self.filter(
+            Q(state__in=finished, completed_at__lt=before)
+            | Q(state__in=finished, completed_at__isnull=True, updated_at__lt=before)
         )
 
     def mark_errored(self, now: datetime.datetime, message: str) -> int:
@@ -100,16 +133,27 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
 
         ``message`` goes into ``traceback`` where the task has none yet.
         """
-        return self.unfinished().update(
-            state=TaskState.ERROR,
-            completed_at=now,
-            updated_at=now,
-            traceback=models.Case(
-                models.When(traceback="", then=models.Value(message)),
-                default=F("traceback"),
-                output_field=models.TextField(),
-            ),
+        return self._published(
+            self.unfinished().update(
+                state=TaskState.ERROR,
+                completed_at=now,
+                updated_at=touched(now),
+                traceback=models.Case(
+                    models.When(traceback="", then=models.Value(message)),
+                    default=F("traceback"),
+                    output_field=models.TextField(),
+                ),
+            )
         )
+
+    @staticmethod
+    def _published(count: int) -> int:
+        """Tell the streams of a bulk change (PostgreSQL's trigger already has)."""
+        if count:
+            from osis_async.events import publish
+
+            publish.anything_changed()
+        return count
 
 
 class AsyncTask(models.Model):
@@ -147,12 +191,18 @@ class AsyncTask(models.Model):
             models.Index(
                 fields=["person", "-created_at", "-id"], name="osis_async_person_recent_idx"
             ),
-            models.Index(fields=["person", "state"], name="osis_async_person_state_idx"),
+            # Both counts and the list's version (latest updated_at) from the index alone.
+            models.Index(
+                fields=["person", "state", "updated_at"], name="osis_async_person_version_idx"
+            ),
             models.Index(
                 fields=["state", "started_at"],
                 name="osis_async_running_idx",
                 condition=Q(state__in=["PENDING", "PROCESSING"]),
             ),
+            # The retention purge finds old finished tasks by state and completed_at
+            # (``purgeable``). Neither column changes on a progress tick.
+            models.Index(fields=["state", "completed_at"], name="osis_async_completed_idx"),
         ]
         constraints = [
             models.CheckConstraint(

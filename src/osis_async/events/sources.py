@@ -1,0 +1,154 @@
+"""Where a process learns that tasks changed, whichever process or machine changed them.
+
+Each source yields sets of keys: person ids as text, or ``"task:<uuid>"`` for a change known
+only by its task, or ``"*"`` for "anything may have changed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db.models import Max
+
+from osis_async.conf import get_settings
+
+if TYPE_CHECKING:
+    from osis_async.events.hub import Hub
+
+logger = logging.getLogger(__name__)
+
+#: The PostgreSQL channel the table's trigger notifies, and the Redis pub/sub channel.
+CHANNEL = "osis_async_tasks"
+SOURCES = ("auto", "postgres", "redis", "polling")
+TASK_PREFIX = "task:"
+
+
+class ChangeSource(Protocol):
+    def changes(self, hub: Hub) -> AsyncIterator[set[str]]: ...
+
+
+class PostgresSource:
+    """``LISTEN`` to the notifications the table's trigger sends on every insert, update and
+    delete, from any connection: web processes, workers, the admin, ``psql``."""
+
+    def __init__(self, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.using = using
+
+    def __str__(self) -> str:
+        return f"PostgreSQL LISTEN {CHANNEL}"
+
+    async def changes(self, hub: Hub) -> AsyncIterator[set[str]]:
+        import psycopg
+
+        params = {
+            key: value
+            for key, value in connections[self.using].get_connection_params().items()
+            if key not in ("cursor_factory", "context", "prepare_threshold")
+        }
+        async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as conn:
+            await conn.execute(f"LISTEN {CHANNEL}")
+            async for notify in conn.notifies():
+                yield {notify.payload}
+
+
+class RedisSource:
+    """Redis pub/sub: ``osis_async.events.publish`` sends what each process changes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __str__(self) -> str:
+        return f"Redis SUBSCRIBE {CHANNEL}"
+
+    async def changes(self, hub: Hub) -> AsyncIterator[set[str]]:
+        import redis.asyncio as redis
+
+        client = redis.from_url(self.url)
+        try:
+            pubsub = client.pubsub()
+            await pubsub.subscribe(CHANNEL)
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    yield {message["data"].decode()}
+        finally:
+            await client.aclose()
+
+
+class PollingSource:
+    """Looks at the table every ``OSIS_ASYNC_POLL_INTERVAL`` seconds: for SQLite and any
+    database without notifications. One query per interval per process, whatever the streams."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+
+    def __str__(self) -> str:
+        return f"polling every {self.interval}s"
+
+    async def changes(self, hub: Hub) -> AsyncIterator[set[str]]:
+        mark = await sync_to_async(_latest)()
+        while True:
+            await asyncio.sleep(self.interval)
+            changed, mark = await sync_to_async(_changed_since)(mark)
+            if changed:
+                yield changed
+
+
+def _latest() -> tuple[Any, int]:
+    from osis_async.models.task import AsyncTask
+
+    try:
+        found = AsyncTask.objects.aggregate(latest=Max("updated_at"))["latest"]
+        return found, AsyncTask.objects.count()
+    finally:
+        close_old_connections()
+
+
+def _changed_since(mark: tuple[Any, int]) -> tuple[set[str], tuple[Any, int]]:
+    from osis_async.models.task import AsyncTask
+
+    latest, count = mark
+    try:
+        rows = AsyncTask.objects.order_by()
+        if latest is not None:
+            rows = rows.filter(updated_at__gt=latest)
+        found = list(rows.values_list("person_id", "updated_at"))
+        new_count = AsyncTask.objects.count()
+    finally:
+        close_old_connections()
+    changed = {str(person_id) for person_id, _ in found if person_id is not None}
+    if found:
+        latest = max(updated for _, updated in found)
+    if new_count < count:
+        changed.add("*")  # a deletion: its person is no longer there to read
+    return changed, (latest, new_count)
+
+
+def source_name() -> str:
+    """The change source the settings choose, ``"auto"`` resolved."""
+    conf = get_settings()
+    name = conf.CHANGE_SOURCE
+    if name not in SOURCES:
+        raise ImproperlyConfigured(
+            f"OSIS_ASYNC_CHANGE_SOURCE {name!r} is not one of {', '.join(SOURCES)}."
+        )
+    if name != "auto":
+        return name
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        return "postgres"
+    return "redis" if conf.REDIS_URL else "polling"
+
+
+def source_from_settings() -> ChangeSource:
+    conf = get_settings()
+    name = source_name()
+    if name == "postgres":
+        return PostgresSource()
+    if name == "redis":
+        return RedisSource(conf.REDIS_URL)
+    return PollingSource(conf.POLL_INTERVAL)

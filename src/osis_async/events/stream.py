@@ -1,0 +1,142 @@
+"""The server-sent events endpoint: ``changed`` whenever the requesting person's list changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from importlib import import_module
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.utils.crypto import constant_time_compare
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+
+from osis_async.conf import get_settings
+from osis_async.events.hub import get_hub, shutting_down
+from osis_async.listing import person_version
+from osis_async.persons import get_person
+
+#: What the browser waits before reconnecting after the server ends a stream, in milliseconds.
+RETRY_MS = 2000
+
+
+def stream_available(request: HttpRequest) -> bool:
+    """Whether this request's server can hold a stream: ASGI, the stream on, not remote mode."""
+    conf = get_settings()
+    return conf.STREAM and not conf.BASE_URL and isinstance(request, ASGIRequest)
+
+
+async def task_stream(request: HttpRequest) -> HttpResponseBase:
+    """``text/event-stream`` of the requesting person's changes; 501 under WSGI."""
+    if not stream_available(request):
+        return JsonResponse(
+            {"detail": "The task stream needs an ASGI server; poll the task list instead."},
+            status=501,
+        )
+    identity = await sync_to_async(_authenticate)(request)
+    if isinstance(identity, JsonResponse):
+        return identity
+    user, person = identity
+    response = StreamingHttpResponse(
+        _events(request, user, person), content_type="text/event-stream; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events on at once
+    return response
+
+
+def _authenticate(request: HttpRequest) -> tuple[Any, Any] | JsonResponse:
+    from osis_async.views import authentication_classes
+
+    drf_request = Request(request, authenticators=[cls() for cls in authentication_classes()])
+    try:
+        user = drf_request.user
+    except APIException as error:
+        return JsonResponse({"detail": str(error.detail)}, status=error.status_code)
+    finally:
+        close_old_connections()
+    if user is None or not user.is_authenticated:
+        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=403)
+    request.user = user
+    try:
+        return user, get_person(request)
+    finally:
+        close_old_connections()
+
+
+async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator[str]:
+    conf = get_settings()
+    ends_at = time.monotonic() + conf.STREAM_MAX_AGE
+    yield f"retry: {RETRY_MS}\n\n"
+    if person is None:
+        yield _event("ready", {"version": None})
+        return
+    hub = get_hub()
+    async with hub.subscribe(person.pk) as changes:
+        version = await sync_to_async(_version)(person)
+        yield _event("ready", {"version": _token(version)})
+        while (left := ends_at - time.monotonic()) > 0:
+            waiter = asyncio.ensure_future(changes.get())
+            stopper = asyncio.ensure_future(shutting_down().wait())
+            done, _ = await asyncio.wait(
+                {waiter, stopper},
+                timeout=min(conf.STREAM_KEEPALIVE, left),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for pending in (waiter, stopper):
+                if pending not in done:
+                    pending.cancel()
+            if stopper in done:
+                yield _event("shutdown", {})
+                return
+            if waiter not in done:
+                if not await sync_to_async(_still_signed_in)(request, user):
+                    yield _event("logout", {})
+                    return
+                yield ": keep-alive\n\n"
+                continue
+            latest = await sync_to_async(_version)(person)
+            if latest != version:
+                version = latest
+                yield _event("changed", {"version": _token(version)})
+    yield _event("reconnect", {})
+
+
+def _version(person: Any) -> Any:
+    try:
+        return person_version(person)
+    finally:
+        close_old_connections()
+
+
+def _token(version: Any) -> str:
+    count, latest = version
+    return f"{count}:{latest}"
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+def _still_signed_in(request: HttpRequest, user: Any) -> bool:
+    """A stream opened with a session ends when that session does (logout, expiry, flush)."""
+    session = getattr(request, "session", None)
+    if session is None or session.session_key is None:
+        return True
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+    try:
+        data = store.load()
+    finally:
+        close_old_connections()
+    if str(data.get(SESSION_KEY)) != str(user.pk):
+        return False
+    expected = getattr(user, "get_session_auth_hash", lambda: "")()
+    return not expected or constant_time_compare(data.get(HASH_SESSION_KEY, ""), expected)

@@ -1,0 +1,254 @@
+"""Tracked Celery tasks run by real workers (prefork) on RabbitMQ and on Redis, PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+
+from osis_async.models import AsyncTask, TaskState
+from osis_async.models.task import TTL_EXPIRED_MESSAGE
+from tests.integration import jobs
+from tests.integration.conftest import CeleryEnv, WorkerProcess, wait_for
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres]
+
+
+@pytest.fixture
+def person(transactional_db: None) -> object:
+    return get_user_model().objects.create(username=f"user-{uuid.uuid4().hex[:8]}")
+
+
+def row(task_uuid: uuid.UUID) -> AsyncTask:
+    return AsyncTask.objects.get(uuid=task_uuid)
+
+
+def wait_state(
+    env: CeleryEnv, task_uuid: uuid.UUID, *states: TaskState, timeout: float = 30
+) -> AsyncTask:
+    return wait_for(
+        lambda: (task := row(task_uuid)).state in states and task,
+        timeout=timeout,
+        what=f"task {task_uuid} to reach {'/'.join(states)} (now {row(task_uuid).state})",
+        logs=env.logs,
+    )
+
+
+def test_success_goes_pending_processing_done(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.count_to.enqueue_for(person, 40, step_seconds=0.05, first_pause=0.6)
+
+    created = row(task_uuid)
+    assert isinstance(task_uuid, uuid.UUID)
+    assert (created.name, created.description) == ("Counting", "Counts to n.")
+    assert created.person == person
+    assert created.time_to_live == 2
+    assert created.state in (TaskState.PENDING, TaskState.PROCESSING)
+
+    processing = wait_state(celery_env, task_uuid, TaskState.PROCESSING, TaskState.DONE)
+    assert processing.state == TaskState.PROCESSING, "the first pause keeps it processing"
+    assert processing.started_at is not None and processing.completed_at is None
+
+    seen: set[int] = set()
+
+    def done() -> bool:
+        task = row(task_uuid)
+        seen.add(task.progression)
+        return task.state == TaskState.DONE
+
+    wait_for(done, timeout=30, what="DONE", interval=0.02, logs=celery_env.logs)
+    task = row(task_uuid)
+    assert task.progression == 100
+    assert task.completed_at is not None and task.completed_at >= task.started_at
+    assert task.started_at == processing.started_at
+    assert task.traceback == ""
+    assert task.description == "Counted 40 of 40", "the last description reported is written"
+    assert any(0 < percent < 100 for percent in seen), f"no progress seen while running: {seen}"
+    # One run, on the worker, under the row's uuid as Celery task id.
+    assert celery_env.runs(task_uuid) == [[str(task_uuid), "w1", "1"]]
+
+
+def test_failure_records_the_traceback(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.fail_at.enqueue_for(person, 60)
+
+    task = wait_state(celery_env, task_uuid, TaskState.ERROR, TaskState.DONE)
+    assert task.state == TaskState.ERROR
+    assert task.completed_at is not None
+    assert "BadRow: bad row at 60%" in task.traceback
+    assert "in fail_at" in task.traceback, "the traceback goes down to the job's own frame"
+    assert task.progression == 60, "the progress reached before failing stays visible"
+    assert len(celery_env.runs(task_uuid)) == 1
+
+
+def test_retry_then_success(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.flaky.enqueue_for(person, 1, countdown=1.5)
+
+    waiting = wait_for(
+        lambda: (
+            (task := row(task_uuid)).state == TaskState.PENDING
+            and "retrying" in task.description
+            and task
+        ),
+        timeout=20,
+        what="the retry to show",
+        logs=celery_env.logs,
+    )
+    assert waiting.description.startswith("Fails, then works. (attempt 1 failed: ConnectionError")
+    assert "try 1 could not connect" in waiting.description
+    assert waiting.completed_at is None, "a task being retried is not finished"
+
+    task = wait_state(celery_env, task_uuid, TaskState.DONE, TaskState.ERROR)
+    assert task.state == TaskState.DONE
+    assert task.progression == 100
+    assert task.traceback == ""
+    assert task.description == "Fails, then works.", "the retry note is gone once it succeeds"
+    assert task.started_at > waiting.started_at, "the second attempt restarted the clock"
+    assert [attempt for _, _, attempt in celery_env.runs(task_uuid)] == ["1", "2"]
+
+
+def test_retries_then_final_failure(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.always_failing.enqueue_for(person)
+
+    task = wait_state(celery_env, task_uuid, TaskState.ERROR, TaskState.DONE)
+    assert task.state == TaskState.ERROR
+    attempts = [attempt for _, _, attempt in celery_env.runs(task_uuid)]
+    assert attempts == ["1", "2", "3"], "max_retries=2: three attempts, the last one decides"
+    assert "ConnectionError: attempt 3: server unreachable" in task.traceback
+    assert task.description == "Never connects.", "the final state shows no retry note"
+
+
+def test_worker_killed_mid_task_then_ttl_sweep(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    # A worker of its own, on a queue of its own, so that killing it touches nothing else.
+    doomed_queue = f"{celery_env.queue}.doomed"
+    doomed = celery_env.start_worker("doomed", concurrency=1, queue=doomed_queue)
+    task_uuid = jobs.slow.apply_async_for(person, args=(30,), queue=doomed_queue)
+    assert row(task_uuid).time_to_live == 1
+
+    wait_for(
+        lambda: (task := row(task_uuid)).state == TaskState.PROCESSING and task.progression >= 5,
+        timeout=30,
+        what="the slow job to make progress",
+        logs=celery_env.logs,
+    )
+    doomed.kill()
+
+    killed_at = row(task_uuid)
+    assert killed_at.state == TaskState.PROCESSING
+    assert wait_for(lambda: not doomed.alive, timeout=5, what="the worker to die")
+    after = row(task_uuid)
+    assert after.state == TaskState.PROCESSING, "nobody is left to finish it"
+    assert after.progression == killed_at.progression
+
+    # The sweep, as Celery beat sends it, run by the surviving worker: not expired yet...
+    from osis_async.integrations.celery import check_async_task_ttl
+
+    def sweeps() -> int:
+        return len(re.findall(r"check_async_task_ttl\[[^\]]+\] succeeded", celery_worker.log()))
+
+    before = sweeps()
+    check_async_task_ttl.delay()
+    wait_for(lambda: sweeps() > before, timeout=15, what="the sweep to run", logs=celery_env.logs)
+    assert row(task_uuid).state == TaskState.PROCESSING, "its minute to live is not over"
+
+    # ...then two minutes later (moved back rather than waited for).
+    AsyncTask.objects.filter(uuid=task_uuid).update(
+        started_at=F("started_at") - datetime.timedelta(minutes=2)
+    )
+    check_async_task_ttl.delay()
+    task = wait_state(celery_env, task_uuid, TaskState.ERROR)
+    assert task.traceback == TTL_EXPIRED_MESSAGE
+    assert task.completed_at is not None
+    assert task.progression == killed_at.progression
+
+
+def test_enqueue_in_a_transaction_waits_for_the_commit(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    with transaction.atomic():
+        task_uuid = jobs.record_run.enqueue_for(person)
+        assert row(task_uuid).state == TaskState.PENDING, "the row exists at once"
+        # Give a worker every chance to run the job early.
+        time.sleep(1.0)
+        assert celery_env.runs(task_uuid) == [], "no job leaves before the commit"
+
+    task = wait_state(celery_env, task_uuid, TaskState.DONE)
+    assert len(celery_env.runs(task_uuid)) == 1
+    assert task.progression == 100
+
+
+def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), transaction.atomic():
+        rolled_back = jobs.record_run.enqueue_for(person)
+        assert row(rolled_back).state == TaskState.PENDING
+        raise Abort
+
+    assert not AsyncTask.objects.filter(uuid=rolled_back).exists()
+    # A job enqueued after it, on the same queue, runs; the rolled-back one never does.
+    marker = jobs.record_run.enqueue_for(person)
+    wait_state(celery_env, marker, TaskState.DONE)
+    time.sleep(0.5)
+    assert celery_env.runs(rolled_back) == []
+    assert not AsyncTask.objects.filter(uuid=rolled_back).exists()
+
+
+def test_a_database_hiccup_does_not_break_the_job(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.hiccup.enqueue_for(person)
+
+    task = wait_state(celery_env, task_uuid, TaskState.DONE, TaskState.ERROR)
+    assert task.state == TaskState.DONE, task.traceback
+    (run,) = celery_env.runs(task_uuid)
+    # The write after the connection was killed failed (False) without raising; the next one
+    # reconnected and wrote 80 %.
+    assert run[3:] == ["flushes=True,False,True", "seen=80"]
+    assert f"Could not record progress of task {task_uuid}" in celery_worker.log()
+    assert task.progression == 100
+
+
+def test_a_thousand_jobs_on_two_workers(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    second = celery_env.start_worker("w2")
+    try:
+        uuids = {jobs.record_run.enqueue_for(person) for _ in range(1000)}
+        assert len(uuids) == 1000
+        assert AsyncTask.objects.filter(uuid__in=uuids).count() == 1000
+
+        def all_done() -> bool:
+            return AsyncTask.objects.filter(uuid__in=uuids, state=TaskState.DONE).count() == 1000
+
+        wait_for(
+            all_done, timeout=150, what="1,000 jobs to be DONE", interval=0.5, logs=celery_env.logs
+        )
+    finally:
+        second.stop()
+
+    assert not AsyncTask.objects.filter(uuid__in=uuids).exclude(progression=100).exists()
+    lines = [line.split() for line in celery_env.run_log.read_text().splitlines()]
+    runs = [line for line in lines if uuid.UUID(line[0]) in uuids]
+    ran = [uuid.UUID(line[0]) for line in runs]
+    assert len(ran) == 1000, "every job ran exactly once: none lost, none duplicated"
+    assert set(ran) == uuids
+    by_worker = {name: sum(1 for line in runs if line[1] == name) for name in ("w1", "w2")}
+    assert by_worker["w1"] > 0 and by_worker["w2"] > 0, by_worker

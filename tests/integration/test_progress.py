@@ -1,0 +1,296 @@
+"""The progress reporter and the lifecycle writer, in this process, on the suite's database."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from osis_async.integrations import tracking
+from osis_async.integrations.progress import TaskProgress, current_progress, percent_of
+from osis_async.integrations.tracking import Tracker
+from osis_async.models import AsyncTask, TaskState
+
+pytestmark = pytest.mark.broker
+
+
+class FakeClock:
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 1000.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture
+def task(transactional_db: None) -> AsyncTask:
+    person = get_user_model().objects.create(username=f"user-{uuid.uuid4().hex[:8]}")
+    return AsyncTask.objects.create(name="Job", description="Base", person=person)
+
+
+def row(task: AsyncTask) -> AsyncTask:
+    return AsyncTask.objects.get(pk=task.pk)
+
+
+def updates(queries: CaptureQueriesContext) -> int:
+    table = AsyncTask._meta.db_table
+    return sum(
+        1
+        for query in queries.captured_queries
+        if query["sql"].startswith("UPDATE") and table in query["sql"]
+    )
+
+
+def tracker_with(task: AsyncTask, *, interval: float, clock: FakeClock | None = None) -> Tracker:
+    tracker = Tracker(task.uuid)
+    tracker.progress = TaskProgress(tracker, interval=interval, clock=clock or FakeClock())
+    return tracker
+
+
+def test_percent_of() -> None:
+    assert percent_of(0, 10) == 0
+    assert percent_of(3, 10) == 30
+    assert percent_of(1, 3) == 33
+    assert percent_of(2, 3) == 66
+    assert percent_of(10, 10) == 100
+    assert percent_of(42) == 42
+    assert percent_of(42.9) == 42
+    assert percent_of(0.29, 1) == 29
+    assert percent_of(15, 10) == 100
+    assert percent_of(-1, 10) == 0
+    assert percent_of(0, 0) == 100
+    with pytest.raises(TypeError):
+        percent_of("3", 10)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        percent_of(True, 10)
+    with pytest.raises(ValueError):
+        percent_of(float("nan"))
+
+
+def test_untracked_progress_does_nothing_but_checks_its_arguments() -> None:
+    progress = current_progress()
+    assert not progress.tracked
+    progress.report(5, 10, description="anything")
+    with pytest.raises(TypeError):
+        progress.report("five", 10)  # type: ignore[arg-type]
+
+
+def test_a_million_reports_write_at_most_one_update_per_percent(task: AsyncTask) -> None:
+    tracker = tracker_with(task, interval=0)
+    tracker.start()
+    with CaptureQueriesContext(connection) as queries:
+        for done in range(1, 1_000_001):
+            tracker.progress.report(done, 1_000_000)
+    assert 1 <= updates(queries) <= 100
+    assert row(task).progression == 100
+
+
+def test_a_million_reports_write_at_most_one_update_per_interval(task: AsyncTask) -> None:
+    # The clock moves 1 µs per reading: the million reports span about one second.
+    tracker = tracker_with(task, interval=0.5, clock=FakeClock(step=1e-6))
+    tracker.start()
+    with CaptureQueriesContext(connection) as queries:
+        for done in range(1, 1_000_001):
+            tracker.progress.report(done, 1_000_000)
+        tracker.succeed()
+    assert updates(queries) <= 4, "≤ 1 s / 0.5 s, plus the final write"
+    task = row(task)
+    assert (task.state, task.progression) == (TaskState.DONE, 100), "the final state is written"
+
+
+def test_held_back_progress_goes_out_with_the_final_write(task: AsyncTask) -> None:
+    tracker = tracker_with(task, interval=3600)
+    tracker.start()
+    tracker.progress.report(10)  # written: the first report after the start
+    tracker.progress.report(37, description="Row 37")  # held back by the interval
+    assert row(task).progression == 10
+    tracker.fail(ValueError("row 38 is broken"))
+    task = row(task)
+    assert (task.state, task.progression, task.description) == (TaskState.ERROR, 37, "Row 37")
+    assert "ValueError: row 38 is broken" in task.traceback
+
+
+def test_a_description_alone_is_written(task: AsyncTask) -> None:
+    tracker = tracker_with(task, interval=0)
+    tracker.start()
+    tracker.progress.report(description="Downloading the file")
+    assert row(task).description == "Downloading the file"
+
+
+def test_a_failed_write_is_logged_and_caught_up(
+    task: AsyncTask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracker = tracker_with(task, interval=0)
+    tracker.start()
+    real_update = tracking.update_task
+    failures = iter([True])
+
+    def flaky_update(*args: Any, **kwargs: Any) -> bool:
+        if next(failures, False):
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(tracking, "update_task", flaky_update)
+    with caplog.at_level(logging.WARNING, logger="osis_async.integrations"):
+        tracker.progress.report(40, description="Half-way")  # fails: logged, not raised
+    assert row(task).progression == 0
+    assert f"Could not record progress of task {task.uuid}" in caplog.text
+    assert "server closed the connection" in caplog.text
+
+    tracker.progress.report(41)  # the next write carries what the failed one had
+    task = row(task)
+    assert (task.progression, task.description) == (41, "Half-way")
+
+
+def test_a_lost_start_is_caught_up_by_the_next_write(
+    task: AsyncTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = tracker_with(task, interval=0)
+    real_update = tracking.update_task
+    calls = iter([True])
+
+    def flaky_update(*args: Any, **kwargs: Any) -> bool:
+        if next(calls, False):
+            raise OperationalError("database is restarting")
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(tracking, "update_task", flaky_update)
+    tracker.start()
+    assert row(task).state == TaskState.PENDING
+    tracker.progress.report(5)
+    task = row(task)
+    assert (task.state, task.progression) == (TaskState.PROCESSING, 5)
+    assert task.started_at == tracker.started_at
+
+
+def test_a_final_write_is_retried(task: AsyncTask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracking, "FINAL_WRITE_BACKOFF", 0.01)
+    tracker = tracker_with(task, interval=0)
+    tracker.start()
+    real_update = tracking.update_task
+    failures = iter([True, True])
+
+    def flaky_update(*args: Any, **kwargs: Any) -> bool:
+        if next(failures, False):
+            raise OperationalError("connection refused")
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(tracking, "update_task", flaky_update)
+    assert tracker.succeed()
+    assert row(task).state == TaskState.DONE
+
+
+def test_a_failing_write_inside_the_jobs_transaction_leaves_it_usable(
+    task: AsyncTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = tracker_with(task, interval=0)
+    tracker.start()
+
+    def broken_update(*args: Any, **kwargs: Any) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")  # an error that aborts a PostgreSQL transaction
+        return True
+
+    User = get_user_model()
+    with transaction.atomic():
+        User.objects.create(username="made-by-the-job")
+        monkeypatch.setattr(tracking, "update_task", broken_update)
+        tracker.progress.report(50)  # fails inside the job's transaction
+        monkeypatch.undo()
+        # The job's transaction still works, and the job's next report is written with it.
+        User.objects.create(username="made-after-the-hiccup")
+        tracker.progress.report(60)
+    assert User.objects.filter(username__startswith="made-").count() == 2
+    assert row(task).progression == 60
+
+
+def test_a_deleted_task_stops_tracking_quietly(
+    task: AsyncTask, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracker = tracker_with(task, interval=0)
+    tracker.start()
+    AsyncTask.objects.filter(pk=task.pk).delete()
+    with caplog.at_level(logging.WARNING, logger="osis_async.integrations"):
+        tracker.progress.report(20)
+        tracker.progress.report(30)
+        assert not tracker.succeed()
+    assert caplog.text.count("no longer exists") == 1
+
+
+def test_a_task_expired_meanwhile_is_left_alone(task: AsyncTask) -> None:
+    tracker = tracker_with(task, interval=0)
+    tracker.start()
+    AsyncTask.objects.filter(pk=task.pk).mark_errored(timezone.now(), "Expired")
+    tracker.progress.report(90)
+    tracker.succeed()
+    task = row(task)
+    assert (task.state, task.traceback) == (TaskState.ERROR, "Expired")
+    assert task.progression == 0
+
+
+def test_retry_goes_back_to_pending_unless_the_next_attempt_started(task: AsyncTask) -> None:
+    first = Tracker(task.uuid, base_description="Base")
+    first.start(attempt=1, max_attempts=3)
+    assert first.retry(ConnectionError("refused"), attempt=1)
+    waiting = row(task)
+    assert waiting.state == TaskState.PENDING
+    assert waiting.description == "Base (attempt 1 failed: ConnectionError: refused; retrying)"
+
+    second = Tracker(task.uuid, base_description="Base")
+    second.start(attempt=2, max_attempts=3)
+    assert row(task).description == "Base (attempt 2 of 3)"
+    # A late retry note of the first attempt does not undo the second one's start.
+    assert not first.retry(ConnectionError("late"), attempt=1)
+    assert row(task).state == TaskState.PROCESSING
+    second.succeed()
+    task = row(task)
+    assert (task.state, task.description) == (TaskState.DONE, "Base")
+
+
+@pytest.fixture
+def celery_eager() -> Iterator[Any]:
+    pytest.importorskip("celery")
+    from celery import Celery, _state
+
+    previous = _state.get_current_app()
+    app = Celery("osis_async_eager_tests", set_as_current=False)
+    app.conf.update(task_always_eager=True, task_eager_propagates=False, broker_url="memory://")
+    app.set_current()
+    yield app
+    app.close()
+    previous.set_current()
+
+
+def test_celery_sweep_task_expires_what_outlived_its_time(
+    task: AsyncTask, celery_eager: Any
+) -> None:
+    from osis_async.integrations.celery import check_async_task_ttl
+    from osis_async.integrations.schedule import ttl_sweep_entry
+
+    AsyncTask.objects.filter(pk=task.pk).update(
+        state=TaskState.PROCESSING,
+        started_at=timezone.now() - datetime.timedelta(minutes=task.time_to_live + 1),
+    )
+    assert ttl_sweep_entry()["task"] == check_async_task_ttl.name
+    assert check_async_task_ttl.delay().get() == 1
+    assert row(task).state == TaskState.ERROR
+
+
+def test_tracked_celery_task_stays_a_celery_task(task: AsyncTask, celery_eager: Any) -> None:
+    from tests.integration import jobs
+
+    assert jobs.count_to.name == "tests.integration.jobs.count_to"
+    assert jobs.count_to.delay(3).get() == 3, "delay() is Celery's own and tracks nothing"
+    assert AsyncTask.objects.count() == 1
+    with pytest.raises(TypeError, match="task_id"):
+        jobs.count_to.apply_async_for(task.person, args=(1,), task_id="mine")

@@ -1,0 +1,21 @@
+"""Settings of the worker processes the integration tests start: the test suite's, on the
+PostgreSQL test database pytest-django created (``OSIS_ASYNC_TEST_DB_NAME``), plus django.tasks'
+database backend."""
+
+from tests.integration import tasks_settings
+from tests.settings import *  # noqa: F403
+
+TASKS = tasks_settings.TASKS
+INSTALLED_APPS = [*INSTALLED_APPS, *tasks_settings.TASKS_APPS]  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = 60  # noqa: F405
+DEBUG = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "osis_async": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "tests": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
