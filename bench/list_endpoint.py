@@ -21,7 +21,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 
-def ensure_database() -> None:
+def ensure_database(recreate: bool = False) -> None:
     import psycopg
     from django.conf import settings
 
@@ -72,7 +72,7 @@ def time_requests(rounds: int) -> dict[str, list[float]]:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    user = get_user_model().objects.order_by("id")[500]
+    user = get_user_model().objects.order_by("-id")[500]
     client = Client()
     client.force_login(user)
     etag = client.get("/osis_async/tasks/")["ETag"]
@@ -99,7 +99,7 @@ def query_plans() -> None:
 
     from osis_async.listing import _page_sql, _version_sql
 
-    person_id = get_user_model().objects.order_by("id")[500].pk
+    person_id = get_user_model().objects.order_by("-id")[500].pk
     with connection.cursor() as cursor:
         for name, sql, params in (
             ("page", _page_sql(), ["PENDING", "PROCESSING", person_id, person_id, 15, 0]),

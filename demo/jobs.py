@@ -25,9 +25,9 @@ from osis_async.integrations.tracking import TaskSpec
 from osis_async.models import AsyncTask
 
 try:
-    from django.tasks import task
+    from django.tasks import task  # type: ignore[attr-defined,unused-ignore]
 except ImportError:  # Django < 6.0: the backport
-    from django_tasks import task
+    from django_tasks import task  # type: ignore[no-redef,unused-ignore]
 
 if getattr(settings, "DEMO_JOB_RUNNER", "") == "celery":
     import demo.celery  # noqa: F401  (the app the Celery tasks below send through)

@@ -59,6 +59,10 @@ def test_default_settings_pass() -> None:
             "osis_async.E009",
             "AUTHORIZATION is empty",
         ),
+        ({"OSIS_ASYNC_CHANGE_SOURCE": "kafka"}, "osis_async.E020", "'kafka' is not one of auto"),
+        ({"OSIS_ASYNC_CHANGE_SOURCE": "redis"}, "osis_async.E021", "REDIS_URL is empty"),
+        ({"OSIS_ASYNC_POLL_INTERVAL": 0}, "osis_async.E024", "POLL_INTERVAL 0 is not a positive"),
+        ({"OSIS_ASYNC_STREAM_MAX_AGE": "5"}, "osis_async.E024", "STREAM_MAX_AGE '5'"),
     ],
 )
 def test_misconfiguration_is_reported(
@@ -81,3 +85,14 @@ def test_getter_is_cached_and_refreshed_on_setting_changed() -> None:
 
 def test_person_model_defaults_to_the_user_model() -> None:
     assert get_settings().PERSON_MODEL == "auth.User"
+
+
+def test_postgres_source_needs_postgresql() -> None:
+    from django.db import connection
+
+    with override_settings(OSIS_ASYNC_CHANGE_SOURCE="postgres"):
+        found = errors()
+    if connection.vendor == "postgresql":
+        assert "osis_async.E023" not in found
+    else:
+        assert f"the database is {connection.vendor!r}" in found["osis_async.E023"]

@@ -58,6 +58,11 @@ def statements(captured: CaptureQueriesContext, verb: str) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if q["sql"].split()[0] == verb]
 
 
+def selections(captured: CaptureQueriesContext) -> list[str]:
+    """The batches' primary-key selections (not the rows ``delete()`` may load for signals)."""
+    return [sql for sql in statements(captured, "SELECT") if " LIMIT " in sql]
+
+
 def ids_in(sql: str) -> list[int]:
     match = re.search(r'"id" IN \(([^)]*)\)', sql)
     assert match, sql
@@ -104,13 +109,14 @@ def test_deletes_in_batches_of_primary_keys(make_task: Callable[..., AsyncTask])
         out = purge("--batch-size", "2", verbosity=2)
     deletes = statements(captured, "DELETE")
     assert len(deletes) == 3
-    batches = [ids_in(sql) for sql in deletes]
+    batches = [sorted(ids_in(sql)) for sql in deletes]
     assert batches == [[tasks[0].pk, tasks[1].pk], [tasks[2].pk, tasks[3].pk], [tasks[4].pk]]
-    # The DELETE repeats the purge's conditions: a row is deleted only if finished and old.
-    assert all("'DONE', 'ERROR'" in sql and '"completed_at" <' in sql for sql in deletes)
-    selects = statements(captured, "SELECT")
+    selects = selections(captured)
     assert len(selects) == 3
-    assert all("LIMIT 2" in sql for sql in selects)
+    assert all("ORDER BY" in sql and "LIMIT 2" in sql for sql in selects)
+    assert '"id" >' not in selects[0]
+    assert f'"id" > {tasks[1].pk}' in selects[1]
+    assert f'"id" > {tasks[3].pk}' in selects[2]
     assert "batch 1: 2 task(s) deleted\nbatch 2: 2 task(s) deleted\nbatch 3: 1 task(s)" in out
     assert out.endswith("5 finished task(s) older than 30 day(s) deleted.\n")
     assert remaining() == {kept.pk}
@@ -124,7 +130,25 @@ def test_a_full_last_batch_ends_with_an_empty_selection(
     with CaptureQueriesContext(connection) as captured:
         assert purge("--batch-size", "2") == "4 finished task(s) older than 30 day(s) deleted.\n"
     assert len(statements(captured, "DELETE")) == 2
-    assert len(statements(captured, "SELECT")) == 3
+    assert len(selections(captured)) == 3
+
+
+def test_delete_signals_see_each_purged_task(make_task: Callable[..., AsyncTask]) -> None:
+    from django.db.models.signals import post_delete
+
+    old = [aged(make_task, 40) for _ in range(3)]
+    aged(make_task, 1)
+    seen: list[int] = []
+
+    def receiver(sender: Any, instance: AsyncTask, **kwargs: Any) -> None:
+        seen.append(instance.pk)
+
+    post_delete.connect(receiver, sender=AsyncTask, dispatch_uid="test_retention")
+    try:
+        purge("--batch-size", "2")
+    finally:
+        post_delete.disconnect(dispatch_uid="test_retention", sender=AsyncTask)
+    assert sorted(seen) == [t.pk for t in old]
 
 
 def test_pauses_between_batches_only(
@@ -381,3 +405,38 @@ def test_no_lock_is_held_between_batches_on_postgresql(
 
     assert retention.purge(retention.cutoff(), batch_size=2, pause=1, sleep=between_batches) == 4
     assert outcomes == [0, 0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_row_locked_elsewhere_is_skipped_not_waited_for_on_postgresql(
+    make_task: Callable[..., AsyncTask],
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are checked on PostgreSQL (OSIS_ASYNC_TEST_DB=postgres)")
+    tasks = [aged(make_task, 40) for _ in range(3)]
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_a_lock() -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                list(AsyncTask.objects.select_for_update().filter(pk=tasks[1].pk))
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold_a_lock)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        assert purge("--batch-size", "2") == "2 finished task(s) older than 30 day(s) deleted.\n"
+    finally:
+        release.set()
+        thread.join()
+    assert remaining() == {tasks[1].pk}
+    assert purge() == "1 finished task(s) older than 30 day(s) deleted.\n"

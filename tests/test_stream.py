@@ -20,7 +20,7 @@ import httpx
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection, connections
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, override_settings
 
 from osis_async.events.sources import PollingSource
 from osis_async.models import AsyncTask, TaskState
@@ -288,3 +288,33 @@ def test_the_stream_ends_cleanly_on_server_shutdown(server: tuple[str, Any], use
     assert process.wait(10) in (0, -signal.SIGTERM)
     # Well before uvicorn's 30 s graceful-shutdown timeout: the stream did not hold it up.
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(
+    OSIS_ASYNC_CHANGE_SOURCE="redis", OSIS_ASYNC_REDIS_URL="redis://127.0.0.1:6379/15"
+)
+def test_redis_pub_sub_carries_changes(user: Any, make_task: Callable[..., Any]) -> None:
+    task = make_task(person=user)
+
+    async def run() -> list[str]:
+        client = AsyncClient()
+        await client.aforce_login(user)
+        response = await client.get(STREAM)
+        names: list[str] = []
+        async for chunk in response.streaming_content:
+            names += [
+                line.removeprefix("event: ")
+                for line in chunk.decode().splitlines()
+                if line.startswith("event: ")
+            ]
+            if names == ["ready"]:
+                await asyncio.sleep(0.3)  # the hub's subscription is in place
+                await asyncio.get_running_loop().run_in_executor(
+                    None, in_thread(lambda: update_task(task.uuid, description="via Redis"))
+                )
+            if "changed" in names:
+                break
+        return names
+
+    assert async_to_sync(asyncio.wait_for)(run(), 10) == ["ready", "changed"]

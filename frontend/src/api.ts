@@ -1,4 +1,5 @@
 import type { TaskPage } from './types'
+import type { PageValidators } from './validators'
 
 /** The server answered, but not with a usable task page. */
 export class FetchError extends Error {
@@ -8,11 +9,38 @@ export class FetchError extends Error {
   }
 }
 
+/** What one request to the list endpoint brought. */
+export interface PageAnswer {
+  url: string
+  page: TaskPage
+  /** The task stream the server advertises (`Link: <…>; rel="osis-async-stream"`), absolute. */
+  stream: string | null
+}
+
+export const STREAM_REL = 'osis-async-stream'
+
 export function pageUrl(endpoint: string, limit: number, offset: number): string {
   const url = new URL(endpoint, document.baseURI)
   url.searchParams.set('limit', String(limit))
   url.searchParams.set('offset', String(offset))
   return url.toString()
+}
+
+/** The target of the first `Link` entry whose `rel` includes `rel`, resolved against `base`. */
+export function linkTarget(header: string | null, rel: string, base: string): string | null {
+  if (!header) return null
+  for (const match of header.matchAll(/<([^>]*)>([^,<]*)/g)) {
+    const rels = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(match[2] ?? '')
+    const names = (rels?.[1] ?? rels?.[2] ?? '').toLowerCase().split(/\s+/)
+    if (names.includes(rel)) {
+      try {
+        return new URL(match[1] ?? '', base).toString()
+      } catch {
+        return null
+      }
+    }
+  }
+  return null
 }
 
 function isTaskPage(body: unknown): body is TaskPage {
@@ -21,20 +49,7 @@ function isTaskPage(body: unknown): body is TaskPage {
   return Array.isArray(page.results) && typeof page.count === 'number'
 }
 
-export async function fetchTaskPage(
-  endpoint: string,
-  limit: number,
-  offset: number,
-  signal?: AbortSignal,
-): Promise<TaskPage> {
-  const response = await fetch(pageUrl(endpoint, limit, offset), {
-    credentials: 'same-origin',
-    headers: { Accept: 'application/json' },
-    signal,
-  })
-  if (!response.ok) {
-    throw new FetchError(response.status, `HTTP ${response.status}`)
-  }
+async function readPage(response: Response): Promise<TaskPage> {
   let body: unknown
   try {
     body = await response.json()
@@ -51,4 +66,41 @@ export async function fetchTaskPage(
     previous: body.previous ?? null,
     results: body.results,
   }
+}
+
+/**
+ * Reads one page. With `validators`, asks only for a change since the last answer from the same
+ * URL (`If-None-Match`), and gives that answer's page back on `304 Not Modified`.
+ */
+export async function fetchTaskPage(
+  endpoint: string,
+  limit: number,
+  offset: number,
+  signal?: AbortSignal,
+  validators?: PageValidators,
+): Promise<PageAnswer> {
+  const url = pageUrl(endpoint, limit, offset)
+  const headers: Record<string, string> = { Accept: 'application/json' }
+  const etag = validators?.etag(url)
+  if (etag !== undefined) headers['If-None-Match'] = etag
+  const response = await fetch(url, {
+    credentials: 'same-origin',
+    // The widget keeps its own validators; the HTTP cache must neither answer nor add its own.
+    cache: 'no-store',
+    headers,
+    signal,
+  })
+  const stream = linkTarget(response.headers.get('Link'), STREAM_REL, url)
+  if (response.status === 304) {
+    const kept = validators?.page(url)
+    if (kept === undefined) throw new FetchError(304, 'Not Modified, but nothing was kept')
+    return { url, page: kept, stream }
+  }
+  if (!response.ok) {
+    throw new FetchError(response.status, `HTTP ${response.status}`)
+  }
+  const page = await readPage(response)
+  const newEtag = response.headers.get('ETag')
+  if (validators && newEtag) validators.remember(url, newEtag, page)
+  return { url, page, stream }
 }

@@ -23,14 +23,15 @@ function positiveInteger(value: unknown, fallback: number, max = Infinity): numb
   return Number.isFinite(number) && number > 0 ? Math.min(Math.floor(number), max) : fallback
 }
 
-/** Reads `data-url`, `data-interval`, `data-limit` and `data-lang` from an element. */
+/** Reads `data-url`, `data-interval`, `data-limit`, `data-lang` and `data-stream` from an element. */
 export function optionsFromElement(element: HTMLElement): ViewerOptions {
-  const { url = '', interval, limit, lang } = element.dataset
+  const { url = '', interval, limit, lang, stream } = element.dataset
   return {
     url,
     interval: positiveInteger(interval, DEFAULT_INTERVAL),
     limit: positiveInteger(limit, DEFAULT_LIMIT, MAX_LIMIT),
     lang,
+    stream: stream?.trim().toLowerCase() !== 'false',
   }
 }
 
@@ -48,6 +49,7 @@ export function mount(element: HTMLElement, options: Partial<ViewerOptions> = {}
     url,
     interval: positiveInteger(options.interval, fromElement.interval ?? DEFAULT_INTERVAL),
     limit: positiveInteger(options.limit, fromElement.limit ?? DEFAULT_LIMIT, MAX_LIMIT),
+    stream: options.stream ?? fromElement.stream ?? true,
     idPrefix: `osis-async-${instances}`,
   })
   app.provide(TRANSLATOR, createTranslator(options.lang ?? fromElement.lang ?? document.documentElement.lang))

@@ -1,6 +1,8 @@
 import { ref, shallowRef } from 'vue'
-import { fetchTaskPage } from './api'
-import { isActive, type Task, type TaskPage } from './types'
+import { fetchTaskPage, type PageAnswer } from './api'
+import { followStream, streamSupported, type StreamSubscription } from './taskStream'
+import { isActive, type Task } from './types'
+import { PageValidators } from './validators'
 
 export const REFRESH_EVENT = 'AsyncTasksViewer:fetchAsyncTasks'
 /** Seconds between refreshes while a task is pending or processing. */
@@ -17,6 +19,8 @@ export interface FeedConfig {
   interval: number
   /** Page size. */
   limit: number
+  /** Follow the task stream when the server advertises one. */
+  stream: boolean
 }
 
 /** A task that went from pending/processing to done/error between two refreshes. */
@@ -24,12 +28,18 @@ export type Transition = Task & { state: 'DONE' | 'ERROR' }
 
 interface Snapshot {
   results: Task[]
-  last: TaskPage
+  last: PageAnswer
+}
+
+function sameTasks(a: Task[], b: Task[]): boolean {
+  return a.length === b.length && a.every((task, index) => task === b[index])
 }
 
 /**
- * Keeps the user's task list up to date: polls while started, follows "load more",
- * backs off on failure, pauses while the document is hidden.
+ * Keeps the user's task list up to date: polls while started (asking only for changes), follows
+ * "load more", backs off on failure, pauses while the document is hidden. When the server
+ * advertises a task stream, refreshes on each change it announces and polls only every
+ * `interval` seconds while it is open.
  * Only the newest request may change the state, so an older answer never replaces a newer one.
  */
 export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Transition[]) => void) {
@@ -49,6 +59,11 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
   let timer: ReturnType<typeof setTimeout> | null = null
   let failures = 0
   let running = false
+  let inFlight = false
+  /** A change was announced while a request was in flight: refresh once it is answered. */
+  let refreshAgain = false
+  const validators = new PageValidators()
+  let stream: { url: string; subscription: StreamSubscription } | null = null
 
   function clearTimer(): void {
     if (timer !== null) {
@@ -59,6 +74,7 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
 
   function nextDelay(): number {
     if (failures > 0) return Math.min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
+    if (stream?.subscription.live) return config.interval
     const busy = pendingCount.value > 0 || tasks.value.some(isActive)
     return busy ? ACTIVE_DELAY : config.interval
   }
@@ -73,7 +89,20 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
     controller?.abort()
     controller = new AbortController()
     sequence += 1
+    inFlight = true
     return { id: sequence, signal: controller.signal }
+  }
+
+  /** Ends the current request: refreshes again if a change was announced meanwhile, or waits. */
+  function finish(): void {
+    inFlight = false
+    loadingMore.value = false
+    if (refreshAgain) {
+      refreshAgain = false
+      void refresh()
+    } else {
+      schedule()
+    }
   }
 
   function isCurrent(id: number): boolean {
@@ -83,31 +112,63 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
   async function readSnapshot(signal: AbortSignal): Promise<Snapshot> {
     const results: Task[] = []
     const seen = new Set<string>()
+    const asked = new Set<string>()
     let offset = 0
-    let last: TaskPage
+    let last: PageAnswer
     do {
       const size = Math.min(REFRESH_CHUNK, wanted - results.length)
-      last = await fetchTaskPage(config.url, size, offset, signal)
+      last = await fetchTaskPage(config.url, size, offset, signal, validators)
+      asked.add(last.url)
       const before = results.length
-      for (const task of last.results) {
+      for (const task of last.page.results) {
         if (!seen.has(task.uuid)) {
           seen.add(task.uuid)
           results.push(task)
         }
       }
-      offset += last.results.length
+      offset += last.page.results.length
       // A page that adds nothing new would make the loop spin forever.
       if (results.length === before) break
-    } while (results.length < wanted && last.next !== null)
+    } while (results.length < wanted && last.page.next !== null)
+    validators.retain(asked)
     return { results, last }
   }
 
-  function succeeded(page: TaskPage): void {
+  function succeeded({ page, stream: offered }: PageAnswer): void {
     pendingCount.value = page.pending_count
     hasMore.value = page.next !== null
     failures = 0
     failed.value = false
     updatedAt.value = Date.now()
+    follow(offered)
+  }
+
+  function follow(url: string | null): void {
+    const usable = url !== null && config.stream && streamSupported() && new URL(url).origin === location.origin
+    if (stream !== null && (!usable || stream.url !== url)) {
+      stream.subscription.cancel()
+      stream = null
+    }
+    if (!usable) return
+    if (stream !== null) {
+      stream.subscription.resume()
+      return
+    }
+    stream = {
+      url,
+      subscription: followStream(url, {
+        ready: onAnnouncedChange,
+        changed: onAnnouncedChange,
+        down: () => {
+          if (!inFlight) schedule()
+        },
+      }),
+    }
+  }
+
+  function onAnnouncedChange(): void {
+    if (inFlight) refreshAgain = true
+    else void refresh()
   }
 
   function finishedSince(previous: Task[], current: Task[]): Transition[] {
@@ -125,7 +186,8 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
       const { results, last } = await readSnapshot(signal)
       if (!isCurrent(id)) return
       const finished = finishedSince(tasks.value, results)
-      tasks.value = results
+      // Pages answered 304 bring back the very objects shown: nothing to redraw.
+      if (!sameTasks(tasks.value, results)) tasks.value = results
       succeeded(last)
       if (finished.length > 0) onTransitions?.(finished)
     } catch {
@@ -135,8 +197,7 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
     } finally {
       if (isCurrent(id)) {
         settled.value = true
-        loadingMore.value = false
-        schedule()
+        finish()
       }
     }
   }
@@ -148,21 +209,18 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
     wanted = offset + config.limit
     const { id, signal } = startRequest()
     try {
-      const page = await fetchTaskPage(config.url, config.limit, offset, signal)
+      const answer = await fetchTaskPage(config.url, config.limit, offset, signal)
       if (!isCurrent(id)) return
       const known = new Set(tasks.value.map((task) => task.uuid))
-      tasks.value = [...tasks.value, ...page.results.filter((task) => !known.has(task.uuid))]
-      succeeded(page)
+      tasks.value = [...tasks.value, ...answer.page.results.filter((task) => !known.has(task.uuid))]
+      succeeded(answer)
     } catch {
       if (!isCurrent(id)) return
       wanted = Math.max(config.limit, tasks.value.length)
       failures += 1
       failed.value = true
     } finally {
-      if (isCurrent(id)) {
-        loadingMore.value = false
-        schedule()
-      }
+      if (isCurrent(id)) finish()
     }
   }
 
@@ -185,8 +243,12 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
 
   function stop(): void {
     running = false
+    inFlight = false
+    refreshAgain = false
     clearTimer()
     controller?.abort()
+    stream?.subscription.cancel()
+    stream = null
     document.removeEventListener('visibilitychange', onVisibilityChange)
     document.removeEventListener(REFRESH_EVENT, onRefreshEvent)
   }

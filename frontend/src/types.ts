@@ -28,6 +28,8 @@ export interface ViewerOptions {
   limit?: number
   /** Language tag; defaults to `<html lang>`. */
   lang?: string
+  /** Follow the server's task stream when it offers one; defaults to true. */
+  stream?: boolean
 }
 
 export function isActive(task: Task): boolean {

@@ -32,11 +32,22 @@ export function makePage(results: Task[], overrides: Partial<TaskPage> = {}): Ta
 }
 
 /** A minimal stand-in for the Response the widget reads. */
-export function jsonResponse(body: unknown, status = 200): Response {
+export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return {
     ok: status >= 200 && status < 300,
     status,
+    headers: new Headers(headers),
     json: async () => body,
+  } as Response
+}
+
+/** `304 Not Modified`: no body. */
+export function notModified(headers: Record<string, string> = {}): Response {
+  return {
+    ok: false,
+    status: 304,
+    headers: new Headers(headers),
+    json: () => Promise.reject(new SyntaxError('Unexpected end of JSON input')),
   } as Response
 }
 
@@ -109,6 +120,56 @@ export function open(host: HTMLElement): HTMLButtonElement {
   const toggle = host.querySelector<HTMLButtonElement>('.osis-async__toggle')!
   if (toggle.getAttribute('aria-expanded') !== 'true') toggle.click()
   return toggle
+}
+
+/** The header a list answer carries when the site runs under ASGI. */
+export const STREAM_LINK = { Link: '</osis_async/tasks/stream/>; rel="osis-async-stream"' }
+export const STREAM_URL = new URL('/osis_async/tasks/stream/', document.baseURI).toString()
+
+type Listener = (event: MessageEvent) => void
+
+/** Stands in for the browser's EventSource; tests make the server's events happen. */
+export class FakeEventSource {
+  static instances: FakeEventSource[] = []
+  readonly withCredentials: boolean
+  closed = false
+  private readonly listeners = new Map<string, Set<Listener>>()
+
+  constructor(readonly url: string, init: EventSourceInit = {}) {
+    this.withCredentials = init.withCredentials ?? false
+    FakeEventSource.instances.push(this)
+  }
+
+  static get open(): FakeEventSource[] {
+    return FakeEventSource.instances.filter((source) => !source.closed)
+  }
+
+  addEventListener(name: string, listener: Listener): void {
+    if (!this.listeners.has(name)) this.listeners.set(name, new Set())
+    this.listeners.get(name)!.add(listener)
+  }
+
+  removeEventListener(name: string, listener: Listener): void {
+    this.listeners.get(name)?.delete(listener)
+  }
+
+  close(): void {
+    this.closed = true
+  }
+
+  /** The server sends `event: name` (or, for `error`, the connection fails). */
+  emit(name: string, data: unknown = {}): void {
+    if (this.closed) throw new Error(`event ${name} on a closed EventSource`)
+    for (const listener of [...(this.listeners.get(name) ?? [])]) {
+      listener(new MessageEvent(name, { data: JSON.stringify(data) }))
+    }
+  }
+}
+
+export function fakeEventSource(): typeof FakeEventSource {
+  FakeEventSource.instances = []
+  vi.stubGlobal('EventSource', FakeEventSource)
+  return FakeEventSource
 }
 
 export function setHidden(hidden: boolean): void {

@@ -15,7 +15,13 @@ afterEach(() => {
 
 describe('data attributes', () => {
   it('are read with their defaults', () => {
-    expect(optionsFromElement(createHost())).toEqual({ url: '/api/tasks/', interval: 300, limit: 15, lang: undefined })
+    expect(optionsFromElement(createHost())).toEqual({
+      url: '/api/tasks/',
+      interval: 300,
+      limit: 15,
+      lang: undefined,
+      stream: true,
+    })
     expect(
       optionsFromElement(createHost({ 'data-interval': '30', 'data-limit': '500', 'data-lang': 'fr' })),
     ).toMatchObject({ interval: 30, limit: 100, lang: 'fr' })
@@ -23,6 +29,8 @@ describe('data attributes', () => {
       interval: 300,
       limit: 15,
     })
+    expect(optionsFromElement(createHost({ 'data-stream': 'false' })).stream).toBe(false)
+    expect(optionsFromElement(createHost({ 'data-stream': 'true' })).stream).toBe(true)
   })
 })
 

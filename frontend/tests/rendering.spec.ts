@@ -67,7 +67,9 @@ describe('states', () => {
   })
 
   it('treats an answer that is not JSON as a failure', async () => {
-    fakeFetch(() => ({ ok: true, status: 200, json: () => Promise.reject(new SyntaxError('<html>')) }) as Response)
+    fakeFetch(
+      () => ({ ok: true, status: 200, headers: new Headers(), json: () => Promise.reject(new SyntaxError('<html>')) }) as Response,
+    )
     const { host } = await mountViewer()
     expect(host.querySelector('.osis-async__message--error')).not.toBeNull()
   })

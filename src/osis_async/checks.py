@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -153,3 +154,58 @@ def check_retention(**kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_stream(**kwargs: Any) -> list[CheckMessage]:
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    from osis_async.events.sources import SOURCES
+
+    conf = get_settings()
+    errors: list[CheckMessage] = []
+    if conf.CHANGE_SOURCE not in SOURCES:
+        errors.append(
+            Error(
+                f"OSIS_ASYNC_CHANGE_SOURCE {conf.CHANGE_SOURCE!r} is not one of "
+                f"{', '.join(SOURCES)}.",
+                hint="Leave it at 'auto' unless you need another source.",
+                id="osis_async.E020",
+            )
+        )
+    if conf.CHANGE_SOURCE == "redis" and not conf.REDIS_URL:
+        errors.append(
+            Error(
+                "OSIS_ASYNC_CHANGE_SOURCE is 'redis' but OSIS_ASYNC_REDIS_URL is empty.",
+                hint="Set OSIS_ASYNC_REDIS_URL, such as 'redis://127.0.0.1:6379/0'.",
+                id="osis_async.E021",
+            )
+        )
+    if (conf.CHANGE_SOURCE == "redis" or conf.REDIS_URL) and find_spec("redis") is None:
+        errors.append(
+            Error(
+                "The 'redis' change source needs the redis package, which is not installed.",
+                hint="pip install 'osis-async[redis]'.",
+                id="osis_async.E022",
+            )
+        )
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
+    if conf.CHANGE_SOURCE == "postgres" and vendor != "postgresql":
+        errors.append(
+            Error(
+                f"OSIS_ASYNC_CHANGE_SOURCE is 'postgres' but the database is {vendor!r}.",
+                hint="Use 'auto', 'redis' or 'polling' on this database.",
+                id="osis_async.E023",
+            )
+        )
+    for name in ("POLL_INTERVAL", "STREAM_KEEPALIVE", "STREAM_MAX_AGE"):
+        value = getattr(conf, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            errors.append(
+                Error(
+                    f"OSIS_ASYNC_{name} {value!r} is not a positive number of seconds.",
+                    hint=f"Set OSIS_ASYNC_{name} to a number of seconds above 0.",
+                    id="osis_async.E024",
+                )
+            )
+    return errors

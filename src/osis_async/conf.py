@@ -50,7 +50,7 @@ class AsyncSettings:
     #: Seconds between two keep-alive comments on an idle stream.
     STREAM_KEEPALIVE: float = 15.0
     #: Seconds a stream lasts before the server ends it and the browser reconnects.
-    STREAM_MAX_AGE: float = 300.0
+    STREAM_MAX_AGE: float = 3600.0
 
 
 def _read() -> AsyncSettings:

@@ -1,10 +1,17 @@
 """The retention purge: delete finished tasks older than ``OSIS_ASYNC_RETENTION`` days.
 
 Shared by ``manage.py purge_async_tasks`` and the Celery task ``osis_async.purge_async_tasks``.
-It deletes in batches, each its own short transaction: select up to ``batch_size`` primary keys
-of purgeable tasks (in pk order, after the last batch's), then ``DELETE ... WHERE id IN (...)``
-with the purge's conditions repeated, so a row is only ever deleted while it is finished and
-old. No lock outlives a batch, and a run stopped half-way keeps the batches it committed.
+It deletes in batches, each its own short transaction:
+
+1. select up to ``batch_size`` primary keys of purgeable tasks, in pk order after the last
+   batch's, locking those rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a row another
+   transaction holds is left for the next run, never waited for);
+2. delete them with ``QuerySet.delete()`` (the purge's conditions repeated), which ends in
+   ``DELETE ... WHERE id IN (...)``, so ``pre_delete``/``post_delete`` receivers, the live
+   updates' among them, see each deleted task.
+
+No lock outlives a batch, a row is only deleted while it is finished and old, and a run stopped
+half-way keeps the batches it committed.
 """
 
 from __future__ import annotations
@@ -70,10 +77,8 @@ def purge(
 ) -> int:
     """Delete the finished tasks that finished before ``before``, in batches; return how many.
 
-    ``pause`` seconds are slept (with ``sleep``, ``time.sleep`` by default) between two batches,
-    not after the last. ``on_batch`` is
-    called after each batch commits. Deletion goes through ``QuerySet.delete()``, so
-    ``pre_delete``/``post_delete`` receivers, if any, see the deleted tasks.
+    ``pause`` seconds are slept (with ``sleep``, ``time.sleep`` by default) after each full
+    batch. ``on_batch`` is called after each batch commits.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise TypeError(f"batch_size must be an int, got {batch_size!r}.")
@@ -89,7 +94,11 @@ def purge(
     while True:
         with transaction.atomic():
             batch = purgeable if last_pk is None else purgeable.filter(pk__gt=last_pk)
-            pks = list(batch.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            pks = list(
+                batch.select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
             if not pks:
                 break
             _, by_model = purgeable.filter(pk__in=pks).delete()

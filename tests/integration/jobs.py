@@ -21,9 +21,9 @@ from osis_async.integrations import django_tasks as tracked_tasks
 from osis_async.models import AsyncTask
 
 try:
-    from django.tasks import task
+    from django.tasks import task  # type: ignore[attr-defined,unused-ignore]
 except ImportError:
-    from django_tasks import task
+    from django_tasks import task  # type: ignore[no-redef,unused-ignore]
 
 logger = logging.getLogger("tests.integration.jobs")
 

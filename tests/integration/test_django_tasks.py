@@ -67,7 +67,8 @@ def test_immediate_success(person: object, run_log: Path) -> None:
     assert task.state == TaskState.DONE
     assert task.progression == 100
     assert task.description == "Added 4 numbers"
-    assert task.started_at is not None and task.completed_at >= task.started_at
+    assert task.started_at is not None and task.completed_at is not None
+    assert task.completed_at >= task.started_at
     assert runs(run_log, "sum-1") == 1
 
 

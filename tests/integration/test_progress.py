@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from osis_async.integrations import tracking
-from osis_async.integrations.progress import TaskProgress, current_progress, percent_of
+from osis_async.integrations.progress import current_progress, percent_of
 from osis_async.integrations.tracking import Tracker
 from osis_async.models import AsyncTask, TaskState
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -52,9 +54,8 @@ def updates(queries: CaptureQueriesContext) -> int:
 
 
 def tracker_with(task: AsyncTask, *, interval: float, clock: FakeClock | None = None) -> Tracker:
-    tracker = Tracker(task.uuid)
-    tracker.progress = TaskProgress(tracker, interval=interval, clock=clock or FakeClock())
-    return tracker
+    """A tracker writing in this thread, on a clock the test controls."""
+    return Tracker(task.uuid, background=False, interval=interval, clock=clock or FakeClock())
 
 
 def test_percent_of() -> None:
@@ -111,9 +112,9 @@ def test_a_million_reports_write_at_most_one_update_per_interval(task: AsyncTask
 def test_held_back_progress_goes_out_with_the_final_write(task: AsyncTask) -> None:
     tracker = tracker_with(task, interval=3600)
     tracker.start()
-    tracker.progress.report(10)  # written: the first report after the start
-    tracker.progress.report(37, description="Row 37")  # held back by the interval
-    assert row(task).progression == 10
+    tracker.progress.report(10)  # held back: the start was written a moment ago
+    tracker.progress.report(37, description="Row 37")  # held back too
+    assert row(task).progression == 0
     tracker.fail(ValueError("row 38 is broken"))
     task = row(task)
     assert (task.state, task.progression, task.description) == (TaskState.ERROR, 37, "Row 37")
@@ -238,23 +239,77 @@ def test_a_task_expired_meanwhile_is_left_alone(task: AsyncTask) -> None:
     assert task.progression == 0
 
 
-def test_retry_goes_back_to_pending_unless_the_next_attempt_started(task: AsyncTask) -> None:
-    first = Tracker(task.uuid, base_description="Base")
+def test_retry_goes_back_to_pending_then_the_next_attempt_runs(task: AsyncTask) -> None:
+    first = Tracker(task.uuid, base_description="Base", background=False, interval=0)
     first.start(attempt=1, max_attempts=3)
+    first.progress.report(40)
     assert first.retry(ConnectionError("refused"), attempt=1)
     waiting = row(task)
-    assert waiting.state == TaskState.PENDING
+    assert (waiting.state, waiting.progression) == (TaskState.PENDING, 40)
     assert waiting.description == "Base (attempt 1 failed: ConnectionError: refused; retrying)"
+    assert waiting.completed_at is None
 
-    second = Tracker(task.uuid, base_description="Base")
+    second = Tracker(task.uuid, base_description="Base", background=False, interval=0)
     second.start(attempt=2, max_attempts=3)
-    assert row(task).description == "Base (attempt 2 of 3)"
-    # A late retry note of the first attempt does not undo the second one's start.
-    assert not first.retry(ConnectionError("late"), attempt=1)
-    assert row(task).state == TaskState.PROCESSING
+    started = row(task)
+    assert (started.state, started.progression) == (TaskState.PROCESSING, 0)
+    assert started.description == "Base (attempt 2 of 3)"
     second.succeed()
     task = row(task)
     assert (task.state, task.description) == (TaskState.DONE, "Base")
+
+
+def test_a_late_retry_note_does_not_undo_the_next_attempt(task: AsyncTask) -> None:
+    first = Tracker(task.uuid, base_description="Base", background=False, interval=0)
+    first.start(attempt=1, max_attempts=3)
+    # A retry with no delay: the next attempt starts (on another worker) before the first
+    # attempt's retry handler writes.
+    second = Tracker(task.uuid, base_description="Base", background=False, interval=0)
+    second.start(attempt=2, max_attempts=3)
+    assert not first.retry(ConnectionError("refused"), attempt=1)
+    task = row(task)
+    assert (task.state, task.description) == (TaskState.PROCESSING, "Base (attempt 2 of 3)")
+
+
+def test_in_the_background_the_start_and_held_progress_get_written(task: AsyncTask) -> None:
+    tracker = Tracker(task.uuid, interval=0.3)
+    tracker.start()
+    assert row(task).state == TaskState.PENDING, "the start is written a moment later"
+    wait_for(
+        lambda: row(task).state == TaskState.PROCESSING,
+        timeout=5,
+        what="PROCESSING, written by the flusher with no report from the job",
+    )
+    tracker.progress.report(30)
+    tracker.progress.report(31)  # held back by the interval...
+    wait_for(lambda: row(task).progression == 31, timeout=5, what="...then written")
+    assert tracker.writes <= 3
+    tracker.succeed()
+    assert row(task).state == TaskState.DONE
+
+
+def test_in_the_background_a_short_job_costs_one_write(task: AsyncTask) -> None:
+    tracker = Tracker(task.uuid)
+    tracker.start()
+    for done in range(1, 101):
+        tracker.progress.report(done, 100)
+    tracker.succeed()
+    assert tracker.writes == 1
+    task = row(task)
+    assert (task.state, task.progression) == (TaskState.DONE, 100)
+    assert task.started_at == tracker.started_at and task.completed_at >= task.started_at
+
+
+def test_in_the_background_a_million_reports_respect_the_interval(task: AsyncTask) -> None:
+    tracker = Tracker(task.uuid, interval=0.2)
+    started = time.monotonic()
+    tracker.start()
+    for done in range(1, 1_000_001):
+        tracker.progress.report(done, 1_000_000)
+    tracker.succeed()
+    elapsed = time.monotonic() - started
+    assert tracker.writes <= min(101, elapsed / 0.2 + 2)
+    assert row(task).progression == 100
 
 
 @pytest.fixture

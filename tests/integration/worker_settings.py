@@ -2,12 +2,18 @@
 PostgreSQL test database pytest-django created (``OSIS_ASYNC_TEST_DB_NAME``), plus django.tasks'
 database backend."""
 
+from typing import Any
+
 from tests.integration import tasks_settings
 from tests.settings import *  # noqa: F403
 
 TASKS = tasks_settings.TASKS
 INSTALLED_APPS = [*INSTALLED_APPS, *tasks_settings.TASKS_APPS]  # noqa: F405
-DATABASES["default"]["CONN_MAX_AGE"] = 60  # noqa: F405
+_database: dict[str, Any] = DATABASES["default"]  # noqa: F405
+_database["CONN_MAX_AGE"] = 60
+if _database["ENGINE"] == "django.db.backends.postgresql":
+    # A throwaway test database: commits need not wait for the disk.
+    _database["OPTIONS"] = {"options": "-c synchronous_commit=off"}
 DEBUG = False
 
 LOGGING = {

@@ -9,62 +9,85 @@ import os
 import signal
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
-from osis_async.events.sources import TASK_PREFIX, ChangeSource, source_from_settings
+from osis_async.events.sources import (
+    LOGOUT_PREFIX,
+    TASK_PREFIX,
+    ChangeSource,
+    source_from_settings,
+)
 
 logger = logging.getLogger(__name__)
 
 
-class Hub:
-    """Fans the person ids a change source reports out to the streams of those persons.
+@dataclass(eq=False)
+class Subscription:
+    """One open stream: woken when its person's tasks change or its session ends."""
 
-    The source runs as long as one stream is open in this process.
+    person: str
+    session_key: str | None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    logged_out: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Hub:
+    """Fans what a change source reports out to the streams it concerns.
+
+    Keys: a person id (their tasks changed), ``task:<uuid>`` (that task's owner's did), ``*``
+    (anyone's may have), ``logout:<session key>`` (that session ended). The source runs as long
+    as one stream is open in this process.
     """
 
     def __init__(self, source: ChangeSource) -> None:
         self.source = source
-        self._queues: dict[str, set[asyncio.Queue[None]]] = defaultdict(set)
+        self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
         self._runner: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, person_id: Any) -> AsyncIterator[asyncio.Queue[None]]:
-        """A queue that gets an item whenever ``person_id``'s tasks change."""
-        key = str(person_id)
-        queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
-        self._queues[key].add(queue)
+    async def subscribe(
+        self, person_id: Any, session_key: str | None = None
+    ) -> AsyncIterator[Subscription]:
+        subscription = Subscription(str(person_id), session_key)
+        self._subscriptions[subscription.person].add(subscription)
         self._ensure_running()
         try:
-            yield queue
+            yield subscription
         finally:
-            self._queues[key].discard(queue)
-            if not self._queues[key]:
-                del self._queues[key]
-            if not self._queues and self._runner is not None:
+            self._subscriptions[subscription.person].discard(subscription)
+            if not self._subscriptions[subscription.person]:
+                del self._subscriptions[subscription.person]
+            if not self._subscriptions and self._runner is not None:
                 runner, self._runner = self._runner, None
                 runner.cancel()
                 # Let the source close its connection before this stream's response ends.
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner
 
-    def notify(self, person_ids: set[str]) -> None:
-        if "*" in person_ids:
-            person_ids = self.listening
-        for key in person_ids:
-            for queue in self._queues.get(key, ()):
-                # A full queue already says "changed": the stream reads the latest state anyway.
-                with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(None)
+    def notify(self, keys: set[str]) -> None:
+        if "*" in keys:
+            keys = keys | self.listening
+        for key in keys:
+            if key.startswith(LOGOUT_PREFIX):
+                ended = key.removeprefix(LOGOUT_PREFIX)
+                for subscriptions in self._subscriptions.values():
+                    for subscription in subscriptions:
+                        if subscription.session_key == ended:
+                            subscription.logged_out.set()
+                continue
+            for subscription in self._subscriptions.get(key, ()):
+                subscription.changed.set()
 
     @property
     def listening(self) -> set[str]:
-        return set(self._queues)
+        return set(self._subscriptions)
 
     async def _persons(self, keys: set[str]) -> set[str]:
-        """Person ids for ``keys``, looking up the owners of ``task:<uuid>`` keys."""
+        """``keys`` with ``task:<uuid>`` ones replaced by their owners' person ids."""
         uuids = {key.removeprefix(TASK_PREFIX) for key in keys if key.startswith(TASK_PREFIX)}
         if not uuids:
             return keys

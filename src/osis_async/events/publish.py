@@ -10,11 +10,11 @@ import logging
 from functools import cache
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from osis_async.conf import get_settings
 from osis_async.events import hub as hub_module
-from osis_async.events.sources import CHANNEL, TASK_PREFIX, source_name
+from osis_async.events.sources import CHANNEL, LOGOUT_PREFIX, TASK_PREFIX, source_name
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,16 @@ def anything_changed() -> None:
     _publish("*")
 
 
+def session_ended(session_key: str) -> None:
+    """A logout: the streams opened with that session end at once, in every process."""
+    key = f"{LOGOUT_PREFIX}{session_key}"
+    if source_name() == "postgres":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, key])
+        return
+    _publish(key)
+
+
 def _publish(key: str) -> None:
     source = source_name()
     if source == "postgres":
@@ -46,7 +56,9 @@ def _send(key: str, redis_url: str) -> None:
     if not redis_url:
         for loop, hub in list(hub_module._hubs.items()):
             if not loop.is_closed():
-                loop.call_soon_threadsafe(hub.notify, {"*"})
+                loop.call_soon_threadsafe(
+                    hub.notify, {key if key.startswith(LOGOUT_PREFIX) else "*"}
+                )
         return
     try:
         _redis(redis_url).publish(CHANNEL, key)

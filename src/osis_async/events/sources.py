@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "osis_async_tasks"
 SOURCES = ("auto", "postgres", "redis", "polling")
 TASK_PREFIX = "task:"
+LOGOUT_PREFIX = "logout:"
 
 
 class ChangeSource(Protocol):

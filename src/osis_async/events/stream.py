@@ -21,6 +21,7 @@ from rest_framework.request import Request
 
 from osis_async.conf import get_settings
 from osis_async.events.hub import get_hub, shutting_down
+from osis_async.events.sources import source_name
 from osis_async.listing import person_version
 from osis_async.persons import get_person
 
@@ -80,34 +81,52 @@ async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator
         yield _event("ready", {"version": None})
         return
     hub = get_hub()
-    async with hub.subscribe(person.pk) as changes:
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    # PostgreSQL and Redis carry logouts from any process; polling only sees this process's.
+    check_session = source_name() == "polling"
+    async with hub.subscribe(person.pk, session_key) as subscription:
         version = await sync_to_async(_version)(person)
         yield _event("ready", {"version": _token(version)})
         while (left := ends_at - time.monotonic()) > 0:
-            waiter = asyncio.ensure_future(changes.get())
-            stopper = asyncio.ensure_future(shutting_down().wait())
-            done, _ = await asyncio.wait(
-                {waiter, stopper},
+            woken = await _first(
+                subscription.changed,
+                subscription.logged_out,
+                shutting_down(),
                 timeout=min(conf.STREAM_KEEPALIVE, left),
-                return_when=asyncio.FIRST_COMPLETED,
             )
-            for pending in (waiter, stopper):
-                if pending not in done:
-                    pending.cancel()
-            if stopper in done:
+            if woken is shutting_down():
                 yield _event("shutdown", {})
                 return
-            if waiter not in done:
-                if not await sync_to_async(_still_signed_in)(request, user):
-                    yield _event("logout", {})
-                    return
+            if woken is subscription.logged_out or (
+                woken is None
+                and check_session
+                and not await sync_to_async(_still_signed_in)(request, user)
+            ):
+                yield _event("logout", {})
+                return
+            if woken is None:
                 yield ": keep-alive\n\n"
                 continue
+            subscription.changed.clear()
             latest = await sync_to_async(_version)(person)
             if latest != version:
                 version = latest
                 yield _event("changed", {"version": _token(version)})
     yield _event("reconnect", {})
+
+
+async def _first(*events: asyncio.Event, timeout: float) -> asyncio.Event | None:
+    """The first of ``events`` to be set within ``timeout`` seconds, else ``None``."""
+    for event in events:
+        if event.is_set():
+            return event
+    waiters = {asyncio.ensure_future(event.wait()): event for event in events}
+    done, pending = await asyncio.wait(
+        waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+    )
+    for waiter in pending:
+        waiter.cancel()
+    return waiters[next(iter(done))] if done else None
 
 
 def _version(person: Any) -> Any:

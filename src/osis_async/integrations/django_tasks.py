@@ -36,6 +36,7 @@ import functools
 import uuid as uuid_module
 from collections.abc import Callable
 from dataclasses import fields
+from datetime import datetime
 from inspect import iscoroutinefunction
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -78,6 +79,21 @@ class TrackedTask(Task[P, R]):
         spec = getattr(self.func, _SPEC_ATTR)
         assert isinstance(spec, TaskSpec)
         return spec
+
+    def using(
+        self,
+        *,
+        priority: int | None = None,
+        queue_name: str | None = None,
+        run_after: datetime | None = None,
+        backend: str | None = None,
+    ) -> TrackedTask[P, R]:
+        """The framework's ``using()``; the copy stays tracked (``enqueue_for`` included)."""
+        task = super().using(
+            priority=priority, queue_name=queue_name, run_after=run_after, backend=backend
+        )
+        assert isinstance(task, TrackedTask)
+        return task
 
     def enqueue_for(self, person: Any, /, *args: P.args, **kwargs: P.kwargs) -> uuid_module.UUID:
         """Queue the job for ``person``, like ``enqueue(*args, **kwargs)``; return the uuid.

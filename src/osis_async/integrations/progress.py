@@ -1,38 +1,34 @@
 """What a tracked job calls to report its progress: ``TaskProgress.report``.
 
-Reporting is cheap enough for a tight loop. A report is written to the task's row only when it
-changes what the user sees (a new whole percent, or a new description) and at least
-``OSIS_ASYNC_PROGRESS_INTERVAL`` seconds (0.5 by default) after the previous write; anything
-held back goes out with the next write, and the job's final write (``DONE`` or ``ERROR``) carries
-whatever is still pending. A job that reports a million times therefore writes at most one row
-update per whole percent and per interval.
+Reporting is cheap enough for a tight loop: ``report`` compares the new whole percent (and
+description) with the last one and returns when nothing changed. A change is handed to the
+task's tracker, which writes it to the row at most once per ``OSIS_ASYNC_PROGRESS_INTERVAL``
+seconds (0.5 by default), from a background thread of the worker process: the job never waits
+for the database, a write that fails is logged and tried again, and a change held back by the
+interval is written once the interval has passed, even if the job reports nothing more. The
+job's final write (``DONE`` or ``ERROR``) carries whatever is still pending. A job that reports
+a million times therefore writes at most one row update per whole percent and per interval.
 
-Reporting never raises because of the database: a failed write is logged and retried by the next
-one. It raises only for a wrong argument (a bug in the job).
+``report`` raises only for a wrong argument (a bug in the job), never because of the database.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
-
-from asgiref.sync import sync_to_async
 
 __all__ = ["TaskProgress", "current_progress", "percent_of"]
 
 
 class ProgressWriter(Protocol):
-    """Where a ``TaskProgress`` sends its writes: the lifecycle tracker of one task."""
+    """Where a ``TaskProgress`` sends what changed: the lifecycle tracker of one task."""
 
-    @property
-    def active(self) -> bool:
-        """False once the task is finished or gone: nothing more will be written."""
+    def note(self, values: dict[str, Any]) -> None:
+        """``values`` (``progression`` and/or ``description``) changed: write them in time."""
 
-    def write_progress(self, values: dict[str, Any]) -> bool:
-        """Write ``values`` (``progression`` and/or ``description``); True if written."""
+    def flush(self) -> bool:
+        """Write what is pending now; True if nothing is left pending."""
 
 
 def percent_of(done: float, total: float = 100) -> int:
@@ -63,36 +59,12 @@ class TaskProgress:
     progress object whose ``report`` does nothing, so the job's code is the same either way.
     """
 
-    __slots__ = (
-        "_writer",
-        "_interval",
-        "_clock",
-        "_percent",
-        "_written_percent",
-        "_description",
-        "_written_description",
-        "_last_write",
-    )
+    __slots__ = ("_writer", "_percent", "_description")
 
-    def __init__(
-        self,
-        writer: ProgressWriter | None = None,
-        *,
-        interval: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if interval is None:
-            from osis_async.conf import get_settings
-
-            interval = get_settings().PROGRESS_INTERVAL
+    def __init__(self, writer: ProgressWriter | None = None) -> None:
         self._writer = writer
-        self._interval = float(interval)
-        self._clock = clock
         self._percent: int | None = None
-        self._written_percent: int | None = None
         self._description: str | None = None
-        self._written_description: str | None = None
-        self._last_write = -math.inf
 
     def __repr__(self) -> str:
         return f"<TaskProgress percent={self._percent} tracked={self.tracked}>"
@@ -104,20 +76,20 @@ class TaskProgress:
 
     @property
     def percent(self) -> int | None:
-        """The last percentage reported by the job (written or not), or None."""
+        """The last percentage reported (0 when the run starts), or None."""
         return self._percent
 
     @property
     def description(self) -> str | None:
-        """The last description reported by the job (written or not), or None."""
+        """The last description reported by the job in this run, or None."""
         return self._description
 
     def report(
         self, done: float | None = None, total: float = 100, *, description: Any = None
     ) -> None:
         """Report ``done`` out of ``total`` (a percentage when ``total`` is left at 100) and,
-        optionally, a new ``description``. Cheap; writes at most once per interval."""
-        writer = self._writer
+        optionally, a new ``description``. Never waits for the database."""
+        changes: dict[str, Any] | None = None
         if done is not None:
             # The common case, whole numbers, inline: this runs in the job's tightest loop.
             if type(done) is int and type(total) is int and total > 0:
@@ -128,84 +100,40 @@ class TaskProgress:
                     percent = 0
             else:
                 percent = percent_of(done, total)
-            if writer is None:
-                return
-            if (
-                description is None
-                and percent == self._percent
-                and percent == self._written_percent
-                and self._description == self._written_description
-            ):
-                return
-            self._percent = percent
-        elif writer is None:
-            return
+            if percent != self._percent:
+                self._percent = percent
+                changes = {"progression": percent}
         if description is not None:
-            self._description = str(description)
-        if (
-            self._percent == self._written_percent
-            and self._description == self._written_description
-        ) or not writer.active:
-            return
-        now = self._clock()
-        if now - self._last_write < self._interval:
-            return
-        self._flush(now)
+            text = description if type(description) is str else str(description)
+            if text != self._description:
+                self._description = text
+                if changes is None:
+                    changes = {"description": text}
+                else:
+                    changes["description"] = text
+        if changes is not None and self._writer is not None:
+            self._writer.note(changes)
 
     async def areport(
         self, done: float | None = None, total: float = 100, *, description: Any = None
     ) -> None:
-        """``report`` for an ``async def`` job."""
-        await sync_to_async(self.report)(done, total, description=description)
+        """``report`` for an ``async def`` job (``report`` itself does no I/O either)."""
+        self.report(done, total, description=description)
 
     def flush(self) -> bool:
-        """Write what is pending now, whatever the interval. True if nothing is left pending."""
-        if self._writer is None or not self.dirty:
-            return True
-        return self._flush(self._clock())
+        """Write what is pending now, in this thread, whatever the interval.
 
-    @property
-    def dirty(self) -> bool:
-        """True when something reported has not been written yet."""
-        return (
-            self._percent != self._written_percent or self._description != self._written_description
-        )
-
-    def pending_values(self) -> dict[str, Any]:
-        """The fields reported but not written yet, as ``update_task`` keyword arguments."""
-        values: dict[str, Any] = {}
-        if self._percent is not None and self._percent != self._written_percent:
-            values["progression"] = self._percent
-        if self._description is not None and self._description != self._written_description:
-            values["description"] = self._description
-        return values
-
-    def mark_written(self, values: dict[str, Any]) -> None:
-        """Record that ``values`` reached the row (by a write made elsewhere)."""
-        if "progression" in values and values["progression"] == self._percent:
-            self._written_percent = self._percent
-        if "description" in values and values["description"] == self._description:
-            self._written_description = self._description
+        True if nothing is left pending (False: the write failed and was logged).
+        """
+        return True if self._writer is None else self._writer.flush()
 
     def restart(self) -> None:
-        """A new attempt of the job starts: at 0 %, which its start write records."""
-        self._percent = self._written_percent = 0
-        self._description = self._written_description = None
-        self._last_write = -math.inf
-
-    def _flush(self, now: float) -> bool:
-        assert self._writer is not None
-        values = self.pending_values()
-        self._last_write = now
-        if not values:
-            return True
-        if self._writer.write_progress(values):
-            self.mark_written(values)
-            return True
-        return False
+        """A new run of the job starts, at 0 %."""
+        self._percent = 0
+        self._description = None
 
 
-_NOT_TRACKED = TaskProgress(None, interval=0)
+_NOT_TRACKED = TaskProgress(None)
 _current: ContextVar[TaskProgress | None] = ContextVar("osis_async_progress", default=None)
 
 

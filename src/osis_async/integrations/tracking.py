@@ -2,15 +2,25 @@
 (``TaskSpec``), creating its row and sending the job once that row is committed (``enqueue``),
 and the row's lifecycle as the job runs (``Tracker``).
 
-Every write made while a job runs goes through ``Tracker``: a failing write (the database
-restarting, a dropped connection) is logged, never raised into the job, and what it carried is
-written again by the next write. Final writes (``DONE``, ``ERROR``) are retried a few times.
+Every write made while a job runs goes through ``Tracker``. The start (``PROCESSING``) and the
+progress are written by one background thread per process (the "flusher"), ``START_DELAY``
+after the start and then at most once per ``OSIS_ASYNC_PROGRESS_INTERVAL``: the job never waits
+for them, and a job shorter than ``START_DELAY`` costs a single write, its final one (``DONE``
+or ``ERROR``, with ``started_at``), made by the job's own thread as it ends. A failing write
+(the database restarting, a dropped connection) is logged, never raised into the job, and what
+it carried is written again: by the flusher after the interval, or by the final write. Final
+writes are retried a few times.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import logging
+import math
+import os
+import threading
 import time
 import uuid as uuid_module
 from collections.abc import Callable, Iterator
@@ -35,6 +45,8 @@ FINAL_WRITE_ATTEMPTS = 4
 #: Seconds slept before the n-th retry of a final write: 0.2, 0.4, 0.8...
 FINAL_WRITE_BACKOFF = 0.2
 ERROR_SUMMARY_LENGTH = 200
+#: Seconds after its start that a running job's ``PROCESSING`` is written (by the flusher).
+START_DELAY = 0.2
 
 
 @dataclass(frozen=True)
@@ -146,65 +158,114 @@ class Tracker:
 
     ``start`` → ``PROCESSING`` (``started_at`` = now), ``succeed`` → ``DONE`` (100 %),
     ``fail`` → ``ERROR`` with the traceback, ``retry`` → back to ``PENDING`` until the next
-    attempt starts. ``progress`` is the job's throttled reporter.
+    attempt starts. ``progress`` is the job's reporter.
+
+    With ``background`` (the default) the start and the progress are written by the flusher
+    thread; without, by the caller's thread as soon as the interval allows (tests, tools).
     """
 
-    def __init__(self, task_uuid: uuid_module.UUID | str, *, base_description: str | None = None):
+    def __init__(
+        self,
+        task_uuid: uuid_module.UUID | str,
+        *,
+        base_description: str | None = None,
+        background: bool = True,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.uuid = (
             task_uuid if isinstance(task_uuid, uuid_module.UUID) else uuid_module.UUID(task_uuid)
         )
+        if interval is None:
+            from osis_async.conf import get_settings
+
+            interval = get_settings().PROGRESS_INTERVAL
         self.base_description = base_description
+        self.background = background
+        self.interval = float(interval)
+        self.clock = clock
         self.progress = TaskProgress(self)
         self.started_at: Any = None
-        self._active = True
+        self.writes = 0
+        self._lock = threading.Condition(threading.Lock())
+        self._pending: dict[str, Any] = {}
+        self._written: dict[str, Any] = {}
+        self._next_write = -math.inf
+        self._scheduled_at: float | None = None
+        self._writing = False
+        self._active = True  # False once the row is finished or gone: nothing more is written
+        self._over = False  # True once this run has ended (final write made or given up)
         self._description_changed = False
-        #: Lifecycle fields whose write failed: carried by the next write.
-        self._unwritten: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<Tracker {self.uuid}>"
 
-    # --- the ProgressWriter side -------------------------------------------------------------
+    # --- what the job's progress hands over ----------------------------------------------------
 
-    @property
-    def active(self) -> bool:
-        return self._active
+    def note(self, values: dict[str, Any]) -> None:
+        """Progress changed (``progression`` / ``description``): write it when the interval
+        allows."""
+        with self._lock:
+            if self._over or not self._active:
+                return
+            for key, value in values.items():
+                if key in self._written and self._written[key] == value:
+                    self._pending.pop(key, None)
+                else:
+                    self._pending[key] = value
+            if not self._pending:
+                return
+            if self.background:
+                self._schedule(self._next_write)
+            elif self.clock() >= self._next_write:
+                self._write_pending()
 
-    def write_progress(self, values: dict[str, Any]) -> bool:
-        return self._write({**self._unwritten, **values}, final=False)
+    def flush(self) -> bool:
+        """Write what is pending now, in this thread. True if nothing is left pending."""
+        with self._lock:
+            if not self._over and self._active and self._pending:
+                self._write_pending()
+            return not self._pending
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self, *, attempt: int = 1, max_attempts: int | None = None) -> bool:
+    def start(self, *, attempt: int = 1, max_attempts: int | None = None) -> None:
         """The job starts (its ``attempt``-th try): ``PROCESSING``, ``started_at`` = now."""
-        self.started_at = timezone.now()
-        self.progress.restart()
-        values: dict[str, Any] = {
-            "state": TaskState.PROCESSING,
-            "started_at": self.started_at,
-            "progression": 0,
-        }
-        if attempt > 1:
-            if self.base_description is not None:
-                values["description"] = attempt_description(
+        with self._lock:
+            self.started_at = timezone.now()
+            self.progress.restart()
+            self._over = False
+            self._written = {}
+            self._pending = {
+                "state": TaskState.PROCESSING,
+                "started_at": self.started_at,
+                "progression": 0,
+            }
+            if attempt > 1 and self.base_description is not None:
+                self._pending["description"] = attempt_description(
                     self.base_description, attempt, max_attempts
                 )
                 self._description_changed = True
-        return self._write(values, final=False)
+            if self.background:
+                self._next_write = self.clock() + START_DELAY
+                self._schedule(self._next_write)
+            else:
+                self._write_pending()
 
     def succeed(self) -> bool:
         """The job returned: ``DONE``, 100 %, ``completed_at``, plus any pending description."""
-        values = self._final_values()
-        values.pop("progression", None)  # DONE means 100
-        values["state"] = TaskState.DONE
-        return self._write(values, final=True)
+        with self._lock:
+            if not self._end():
+                return False
+            self._pending.pop("progression", None)  # DONE means 100
+            return self._write_pending({"state": TaskState.DONE}, final=True)
 
     def fail(self, error: BaseException) -> bool:
         """The job raised (its last attempt): ``ERROR`` with the traceback of ``error``."""
-        values = self._final_values()
-        values["state"] = TaskState.ERROR
-        values["exception"] = error
-        return self._write(values, final=True)
+        with self._lock:
+            if not self._end():
+                return False
+            return self._write_pending({"state": TaskState.ERROR, "exception": error}, final=True)
 
     def retry(self, error: BaseException, *, attempt: int) -> bool:
         """Attempt ``attempt`` failed and the job will run again: ``PENDING`` until it does.
@@ -212,48 +273,114 @@ class Tracker:
         Written only if the row still shows this attempt: a next attempt that already started
         (a retry with no delay, on another worker) is not sent back to ``PENDING``.
         """
-        if self.started_at is None:
-            return False
         description = retry_description(self.base_description or "", attempt, error)
-        now = timezone.now()
+        with self._lock:
+            if not self._end():
+                return False
+            started_at = self.started_at
+            if "state" in self._pending:
+                # This attempt's start was never written: the row is PENDING already.
+                self._pending.clear()
 
-        def write() -> bool:
-            return bool(
-                AsyncTask.objects.filter(
-                    uuid=self.uuid, state=TaskState.PROCESSING, started_at=self.started_at
-                ).update(state=TaskState.PENDING, description=description, updated_at=now)
-            )
+                def write() -> bool:
+                    return bool(
+                        AsyncTask.objects.filter(uuid=self.uuid, state=TaskState.PENDING)
+                        .unfinished()
+                        .update(description=description, updated_at=timezone.now())
+                    )
 
-        return self._guarded(write, final=False, what="retry")
+            else:
+                self._pending.clear()
+
+                def write() -> bool:
+                    return bool(
+                        AsyncTask.objects.filter(
+                            uuid=self.uuid, state=TaskState.PROCESSING, started_at=started_at
+                        ).update(
+                            state=TaskState.PENDING,
+                            description=description,
+                            updated_at=timezone.now(),
+                        )
+                    )
+
+            return self._guarded(write, final=False, what="retry")
 
     # --- writes ------------------------------------------------------------------------------
 
-    def _final_values(self) -> dict[str, Any]:
-        values = {**self._unwritten, **self.progress.pending_values()}
+    def _end(self) -> bool:
+        """Close this run (lock held); False if it was closed already or the row is gone."""
+        if self._over or not self._active:
+            self._over = True
+            return False
+        self._over = True
+        while self._writing:  # a flusher write in flight goes first
+            self._lock.wait()
         if (
-            "description" not in values
+            "description" not in self._pending
             and self._description_changed
             and self.progress.description is None
             and self.base_description is not None
         ):
-            values["description"] = self.base_description
-        return values
+            self._pending["description"] = self.base_description
+        return True
+
+    def _schedule(self, at: float) -> None:
+        """Have the flusher write the pending values at ``at`` (lock held)."""
+        if self._scheduled_at is not None and self._scheduled_at <= at:
+            return
+        self._scheduled_at = at
+        _flusher().schedule(self, at)
+
+    def flush_due(self) -> None:
+        """Called by the flusher thread when this tracker's time has come."""
+        with self._lock:
+            now = self.clock()
+            if self._scheduled_at is None or now < self._scheduled_at - 0.001:
+                return  # an early or stale entry: the right one is in the queue
+            self._scheduled_at = None
+            if self._over or not self._active or not self._pending:
+                return
+            if now < self._next_write:
+                self._schedule(self._next_write)
+                return
+            self._write_pending()
+            if self._pending and self._active and not self._over:
+                self._schedule(self._next_write)  # failed, or changed meanwhile: later
+
+    def _write_pending(self, extra: dict[str, Any] | None = None, *, final: bool = False) -> bool:
+        """Write the pending values (and ``extra``) in one UPDATE (lock held, released while
+        the database works)."""
+        while self._writing:
+            self._lock.wait()
+        values = {**self._pending, **(extra or {})}
+        if not values or not self._active:
+            return False
+        self._writing = True
+        self._lock.release()
+        try:
+            written = self._write(values, final=final)
+        finally:
+            self._lock.acquire()
+            self._writing = False
+            self._lock.notify_all()
+        self._next_write = self.clock() + self.interval
+        if written:
+            for key, value in values.items():
+                if key in self._pending and self._pending[key] == value:
+                    del self._pending[key]
+                if key in ("progression", "description"):
+                    self._written[key] = value
+        return written
 
     def _write(self, values: dict[str, Any], *, final: bool) -> bool:
-        if not self._active:
-            return False
-
         def write() -> bool:
             return update_task(self.uuid, **values)
 
         what = str(values.get("state", "progress"))
-        ok = self._guarded(write, final=final, what=what, stop_if_unchanged=True)
-        if ok:
-            self._unwritten.clear()
-            self.progress.mark_written(values)
-        elif self._active:
-            self._unwritten.update(values)
-        return ok
+        written = self._guarded(write, final=final, what=what, stop_if_unchanged=True)
+        if written:
+            self.writes += 1
+        return written
 
     def _guarded(
         self,
@@ -297,6 +424,79 @@ class Tracker:
                 "Gave up recording %s of task %s after %d tries.", what, self.uuid, attempts
             )
         return False
+
+
+class Flusher:
+    """One daemon thread per process writing the trackers' pending values when they are due."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._queue: list[tuple[float, int, Tracker]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, tracker: Tracker, at: float) -> None:
+        with self._condition:
+            heapq.heappush(self._queue, (at, next(self._order), tracker))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="osis-async-flusher", daemon=True
+                )
+                self._thread.start()
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                idle = not self._queue
+                if not idle:
+                    at, _, tracker = self._queue[0]
+                    delay = at - time.monotonic()
+                    if delay > 0:
+                        self._condition.wait(delay)
+                        continue
+                    heapq.heappop(self._queue)
+            if idle:
+                _close_idle_connections()
+                with self._condition:
+                    while not self._queue:
+                        self._condition.wait()
+                continue
+            try:
+                tracker.flush_due()
+            except Exception:  # never let the thread die: the next jobs need it
+                logger.exception("The progress flusher failed on %r.", tracker)
+
+
+_FLUSHER: Flusher | None = None
+_FLUSHER_LOCK = threading.Lock()
+
+
+def _flusher() -> Flusher:
+    global _FLUSHER
+    if _FLUSHER is None:
+        with _FLUSHER_LOCK:
+            if _FLUSHER is None:
+                _FLUSHER = Flusher()
+    return _FLUSHER
+
+
+def _forget_flusher() -> None:
+    """In a forked child (a prefork pool process), the parent's thread does not exist."""
+    global _FLUSHER, _FLUSHER_LOCK
+    _FLUSHER = None
+    _FLUSHER_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_flusher)
+
+
+def _close_idle_connections() -> None:
+    """The flusher's own connections follow CONN_MAX_AGE, as a request's would."""
+    for connection in connections.all(initialized_only=True):
+        with contextlib.suppress(Exception):
+            connection.close_if_unusable_or_obsolete()
 
 
 @contextlib.contextmanager

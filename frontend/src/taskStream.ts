@@ -1,0 +1,139 @@
+/** Seconds before the first reopening after a failed stream, doubled each time up to RECONNECT_MAX. */
+export const RECONNECT_BASE = 1
+export const RECONNECT_MAX = 60
+/** Seconds before reopening a stream the server ended on purpose (`reconnect`, its `retry`). */
+export const RECONNECT_AFTER_END = 2
+
+export interface StreamListener {
+  /** The stream is open: the list may have changed while it was not. */
+  ready(): void
+  /** The person's list changed. */
+  changed(): void
+  /** The stream closed; it will be reopened if it can. */
+  down(): void
+}
+
+export interface StreamSubscription {
+  /** Whether changes arrive through the stream right now. */
+  readonly live: boolean
+  /** The list endpoint advertised the stream again: reopen it if the session had ended. */
+  resume(): void
+  cancel(): void
+}
+
+export function streamSupported(): boolean {
+  return typeof EventSource !== 'undefined'
+}
+
+/**
+ * One `EventSource` per stream URL, shared by every viewer of the page that follows it. Reopens
+ * with back-off after an error or a server shutdown, closes while the page is hidden, and stays
+ * closed after `logout` until `resume()`.
+ */
+class SharedStream {
+  readonly listeners = new Set<StreamListener>()
+  live = false
+  private source: EventSource | null = null
+  private timer: ReturnType<typeof setTimeout> | null = null
+  private failures = 0
+  private loggedOut = false
+
+  constructor(private readonly url: string) {
+    document.addEventListener('visibilitychange', this.onVisibilityChange)
+  }
+
+  open(): void {
+    if (this.source !== null || this.timer !== null || this.loggedOut || document.hidden) return
+    const source = new EventSource(this.url, { withCredentials: false })
+    this.source = source
+    source.addEventListener('ready', () => {
+      this.failures = 0
+      this.live = true
+      this.notify((listener) => listener.ready())
+    })
+    source.addEventListener('changed', () => this.notify((listener) => listener.changed()))
+    source.addEventListener('logout', () => {
+      this.loggedOut = true
+      this.close()
+    })
+    source.addEventListener('reconnect', () => this.reopenAfter(RECONNECT_AFTER_END))
+    source.addEventListener('shutdown', () => this.reopenWithBackoff())
+    source.addEventListener('error', () => this.reopenWithBackoff())
+  }
+
+  resume(): void {
+    if (!this.loggedOut) return
+    this.loggedOut = false
+    this.failures = 0
+    this.open()
+  }
+
+  dispose(): void {
+    document.removeEventListener('visibilitychange', this.onVisibilityChange)
+    this.loggedOut = true
+    this.close()
+  }
+
+  private reopenWithBackoff(): void {
+    const delay = Math.min(RECONNECT_BASE * 2 ** this.failures, RECONNECT_MAX)
+    this.failures += 1
+    this.reopenAfter(delay)
+  }
+
+  private reopenAfter(seconds: number): void {
+    this.close()
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.open()
+    }, seconds * 1000)
+  }
+
+  private close(): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.source?.close()
+    this.source = null
+    if (this.live) {
+      this.live = false
+      this.notify((listener) => listener.down())
+    }
+  }
+
+  private notify(call: (listener: StreamListener) => void): void {
+    for (const listener of [...this.listeners]) call(listener)
+  }
+
+  private readonly onVisibilityChange = (): void => {
+    if (document.hidden) {
+      this.close()
+    } else {
+      this.failures = 0
+      this.open()
+    }
+  }
+}
+
+const streams = new Map<string, SharedStream>()
+
+/** Follows the stream at `url`, opening it unless this page already has it open. */
+export function followStream(url: string, listener: StreamListener): StreamSubscription {
+  let stream = streams.get(url)
+  if (stream === undefined) {
+    stream = new SharedStream(url)
+    streams.set(url, stream)
+  }
+  const shared = stream
+  shared.listeners.add(listener)
+  shared.open()
+  return {
+    get live() {
+      return shared.live && shared.listeners.has(listener)
+    },
+    resume: () => shared.resume(),
+    cancel() {
+      if (!shared.listeners.delete(listener) || shared.listeners.size > 0) return
+      shared.dispose()
+      streams.delete(url)
+    },
+  }
+}

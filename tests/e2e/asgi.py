@@ -1,0 +1,10 @@
+"""The test project under an ASGI server, with its static files, for the browser tests
+(``uvicorn tests.e2e.asgi:application``): uvicorn serves no static files of its own."""
+
+import os
+
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.stream_settings")
+application = ASGIStaticFilesHandler(get_asgi_application())

@@ -1,0 +1,272 @@
+"""How soon a task's new progress reaches the screen: pushed through the task stream when the
+site runs under ASGI (a real uvicorn process on PostgreSQL), polled for under WSGI; and the
+conditional polls the widget sends."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from osis_async.models import AsyncTask, TaskState
+from osis_async.utils import update_task
+from tests.e2e.conftest import CHROMIUM_ARGS, REPO
+
+pytestmark = pytest.mark.e2e
+
+expect: Any = pytest.importorskip("playwright.sync_api").expect
+
+LIST = "/osis_async/tasks/"
+STREAM = "/osis_async/tasks/stream/"
+PROGRESSIONS = (20, 35, 50, 65, 80)
+# Seconds between two updates, so they fall at different moments of a poll cycle.
+PAUSES = (0.2, 1.3, 2.6, 0.7, 3.9)
+STREAM_LIMIT = 1.0
+# The widget polls every 5 seconds while a task runs; a second for the request and the drawing.
+POLL_LIMIT = 5.0 + 1.0
+
+# Notes when each progress label first appears, at the start of the frame that draws it, as a
+# wall-clock time in milliseconds (comparable with Python's time.time()).
+WATCH_LABELS = """() => {
+  const root = document.querySelector('#async-tasks-viewer')
+  const shown = (window.__labelShownAt = {})
+  const look = () => {
+    for (const label of root.querySelectorAll('.osis-async-task__status')) {
+      const text = label.textContent.trim()
+      if (text in shown) continue
+      shown[text] = null
+      requestAnimationFrame(() => (shown[text] = performance.timeOrigin + performance.now()))
+    }
+  }
+  new MutationObserver(look).observe(root, { subtree: true, childList: true, characterData: true })
+  look()
+}"""
+
+
+@dataclass
+class Traffic:
+    """The list and stream requests a page made, with their answers."""
+
+    lists: list[Any] = field(default_factory=list)
+    streams: list[Any] = field(default_factory=list)
+    list_answers: list[Any] = field(default_factory=list)
+
+
+def watch(page: Any, *, reload: bool = False) -> Traffic:
+    """Starts noting the page's traffic; ``reload`` loads the page again to see all of it."""
+    traffic = Traffic()
+
+    def on_request(request: Any) -> None:
+        if STREAM in request.url:
+            traffic.streams.append(request)
+        elif LIST in request.url:
+            traffic.lists.append(request)
+
+    def on_response(response: Any) -> None:
+        if LIST in response.url and STREAM not in response.url:
+            traffic.list_answers.append(response)
+
+    page.on("request", on_request)
+    page.on("response", on_response)
+    if reload:
+        page.reload()
+        page.wait_for_selector(".osis-async__toggle")
+    return traffic
+
+
+def running_task(user: Any) -> str:
+    uuid = str(AsyncTask.objects.create(name="Grades import", person=user, time_to_live=5).uuid)
+    update_task(uuid, state=TaskState.PROCESSING, progression=5)
+    return uuid
+
+
+def open_widget(page: Any) -> None:
+    page.locator("#async-tasks-viewer .osis-async__toggle").click()
+    expect(page.locator("#async-tasks-viewer .osis-async__panel")).to_be_visible()
+    expect(page.locator("#async-tasks-viewer .osis-async-task__status")).to_have_text("5%")
+
+
+def measure(page: Any, uuid: str, timeout_ms: float) -> list[float]:
+    """Seconds from each ``update_task`` call to the first frame showing its percentage."""
+    page.evaluate(WATCH_LABELS)
+    latencies = []
+    for progression, pause in zip(PROGRESSIONS, PAUSES, strict=True):
+        page.wait_for_timeout(pause * 1000)
+        label = f"{progression}%"
+        started = time.time() * 1000
+        update_task(uuid, progression=progression)
+        shown = page.wait_for_function(
+            "label => window.__labelShownAt[label]", arg=label, timeout=timeout_ms
+        ).json_value()
+        latency = (shown - started) / 1000
+        assert latency > 0, "the page's clock and this process's disagree"
+        latencies.append(latency)
+    return latencies
+
+
+def report(how: str, latencies: list[float]) -> None:
+    print(
+        f"\n{how}: update_task → percentage on screen, {len(latencies)} updates: "
+        f"max {max(latencies) * 1000:.0f} ms, median {statistics.median(latencies) * 1000:.0f} ms "
+        f"({', '.join(f'{latency * 1000:.0f}' for latency in latencies)} ms)"
+    )
+
+
+# The site under ASGI: a uvicorn process sharing the PostgreSQL test database, which hears of
+# this process's changes through LISTEN/NOTIFY.
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None) -> Iterator[str]:
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "the ASGI server process shares the test database and hears of changes through "
+            "PostgreSQL LISTEN/NOTIFY: run with OSIS_ASYNC_TEST_DB=postgres"
+        )
+    pytest.importorskip("uvicorn")
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.stream_settings",
+            "OSIS_ASYNC_TEST_DB": "postgres",
+            "OSIS_ASYNC_TEST_DB_NAME": connection.settings_dict["NAME"],
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]),
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tests.e2e.asgi:application", "--port", str(port)]
+        + ["--log-level", "warning", "--timeout-graceful-shutdown", "5"],
+        cwd=REPO,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(base + LIST, timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+@pytest.fixture
+def open_asgi_page(
+    browser: Any, asgi_server: str, demo_user: Any
+) -> Iterator[Callable[[str], tuple[Any, Traffic]]]:
+    """Opens a path of the ASGI server, logged in, watching its list and stream requests."""
+    client = Client()
+    client.force_login(demo_user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 800})
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": asgi_server}]
+    )
+    context.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+    errors: list[str] = []
+
+    def open_(path: str) -> tuple[Any, Traffic]:
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        traffic = watch(page)
+        page.goto(asgi_server + path)
+        page.wait_for_selector(".osis-async__toggle")
+        return page, traffic
+
+    yield open_
+    context.close()
+    assert errors == [], "the page reported errors"
+
+
+def test_the_stream_shows_a_change_within_a_second(
+    open_asgi_page: Callable[[str], tuple[Any, Traffic]], demo_user: Any
+) -> None:
+    uuid = running_task(demo_user)
+    page, traffic = open_asgi_page("/")
+    open_widget(page)
+    # The stream is open once the widget has re-read the list for its `ready` event.
+    deadline = time.monotonic() + 5
+    while not (traffic.streams and len(traffic.list_answers) >= 2):
+        assert time.monotonic() < deadline, "the widget did not open the stream"
+        page.wait_for_timeout(50)
+    assert traffic.list_answers[0].header_value("link") == f'<{STREAM}>; rel="osis-async-stream"'
+    page.wait_for_timeout(500)  # the server's LISTEN connection is in place
+    lists_before = len(traffic.lists)
+
+    latencies = measure(page, uuid, timeout_ms=5_000)
+    report("stream (uvicorn, PostgreSQL)", latencies)
+    assert max(latencies) <= STREAM_LIMIT, latencies
+    # Each change cost one conditional read of the list, not a poll every 5 seconds.
+    assert len(traffic.lists) - lists_before <= len(PROGRESSIONS) + 1
+    assert len(traffic.streams) == 1
+
+
+def test_polling_shows_a_change_within_the_poll_interval(open_page: Any, demo_user: Any) -> None:
+    uuid = running_task(demo_user)
+    page = open_page("/")
+    traffic = watch(page, reload=True)
+    open_widget(page)
+
+    latencies = measure(page, uuid, timeout_ms=(POLL_LIMIT + 4) * 1000)
+    report("polling (WSGI live server)", latencies)
+    assert max(latencies) < POLL_LIMIT, latencies
+    assert traffic.streams == []
+
+
+def test_polls_ask_only_for_changes(open_page: Any, demo_user: Any) -> None:
+    uuid = running_task(demo_user)
+    page = open_page("/")
+    traffic = watch(page, reload=True)
+    open_widget(page)
+
+    def answered(count: int) -> list[Any]:
+        deadline = time.monotonic() + 15
+        while len(traffic.list_answers) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} polls"
+            page.wait_for_timeout(100)
+        return traffic.list_answers[:count]
+
+    first, second = answered(2)
+    etag = first.header_value("etag")
+    assert first.status == 200 and etag
+    assert first.request.header_value("if-none-match") is None
+    assert second.request.header_value("if-none-match") == etag
+    assert second.status == 304
+    expect(page.locator("#async-tasks-viewer .osis-async-task__status")).to_have_text("5%")
+    assert first.header_value("link") is None
+
+    # A change gets a full answer and a new validator, which the next poll sends back.
+    update_task(uuid, progression=45)
+    third, fourth = answered(4)[2:]
+    assert third.status == 200
+    assert third.header_value("etag") != etag
+    expect(page.locator("#async-tasks-viewer .osis-async-task__status")).to_have_text("45%")
+    assert fourth.request.header_value("if-none-match") == third.header_value("etag")
+    assert fourth.status == 304
