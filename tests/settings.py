@@ -75,7 +75,6 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "e2e" / "static"] if (BASE_DIR / "e2e" / "static").is_dir() else []
 LOGIN_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
