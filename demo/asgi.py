@@ -1,0 +1,13 @@
+"""The demo under an ASGI server (``uvicorn demo.asgi:application``): the task stream is on."""
+
+import os
+
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
+application = get_asgi_application()
+if settings.DEBUG:
+    # What runserver does for static files; a production site lets its web server do it.
+    application = ASGIStaticFilesHandler(application)
