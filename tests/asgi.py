@@ -1,4 +1,4 @@
-"""The test project under an ASGI server, for the stream tests (``uvicorn tests.asgi:application``)."""
+"""The test project under an ASGI server, for the stream tests."""
 
 import os
 

@@ -105,6 +105,8 @@ def test_cors_only_for_listed_origins(user_client: Client) -> None:
     assert allowed["Access-Control-Allow-Origin"] == "https://intranet.example.org"
     assert allowed["Access-Control-Allow-Credentials"] == "true"
     assert "Origin" in allowed["Vary"]
+    assert "If-None-Match" in allowed["Access-Control-Allow-Headers"]
+    assert allowed["Access-Control-Expose-Headers"] == "ETag, Link"
     refused = user_client.get(URL, HTTP_ORIGIN="https://evil.example.com")
     assert "Access-Control-Allow-Origin" not in refused
     preflight = Client().options(URL, HTTP_ORIGIN="https://intranet.example.org")

@@ -22,8 +22,9 @@ from asgiref.sync import async_to_sync
 from django.db import connection, connections
 from django.test import AsyncClient, Client, override_settings
 
+from osis_async.events.hub import Hub
 from osis_async.events.sources import PollingSource
-from osis_async.models import AsyncTask, TaskState
+from osis_async.models import TaskState
 from osis_async.utils import update_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,13 +124,15 @@ def test_polling_source_sees_changes_from_any_connection(
 
     async def run() -> set[str]:
         source = PollingSource(0.05)
-        changes = source.changes(None)  # type: ignore[arg-type]
+        hub = Hub(source)
+        changes = source.changes(hub)
         first = asyncio.ensure_future(changes.__anext__())
         await asyncio.sleep(0.2)
         await asyncio.get_running_loop().run_in_executor(
             None, in_thread(lambda: update_task(task.uuid, state=TaskState.PROCESSING))
         )
         found = await asyncio.wait_for(first, 5)
+        assert hub.source_ready.is_set()
         await changes.aclose()
         return found
 
@@ -140,17 +143,15 @@ def test_polling_source_sees_changes_from_any_connection(
 # through the table's trigger and LISTEN/NOTIFY.
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(transactional_db: None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     if connection.vendor != "postgresql":
         pytest.skip("cross-process notifications run on PostgreSQL (OSIS_ASYNC_TEST_DB=postgres)")
-    port = free_port()
+    # The socket is bound here and handed to uvicorn, so no other run can take the port.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
     env = {
         **os.environ,
         "OSIS_ASYNC_TEST_DB": "postgres",
@@ -165,8 +166,8 @@ def server(transactional_db: None) -> Iterator[tuple[str, subprocess.Popen[bytes
             "-m",
             "uvicorn",
             "tests.asgi:application",
-            "--port",
-            str(port),
+            "--fd",
+            str(sock.fileno()),
             "--log-level",
             "warning",
             "--timeout-graceful-shutdown",
@@ -174,7 +175,9 @@ def server(transactional_db: None) -> Iterator[tuple[str, subprocess.Popen[bytes
         ],
         cwd=ROOT,
         env=env,
+        pass_fds=[sock.fileno()],
     )
+    sock.close()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:

@@ -38,8 +38,8 @@ function sameTasks(a: Task[], b: Task[]): boolean {
 /**
  * Keeps the user's task list up to date: polls while started (asking only for changes), follows
  * "load more", backs off on failure, pauses while the document is hidden. When the server
- * advertises a task stream, refreshes on each change it announces and polls only every
- * `interval` seconds while it is open.
+ * advertises a task stream, refreshes on each change it announces and does not poll while it
+ * is open.
  * Only the newest request may change the state, so an older answer never replaces a newer one.
  */
 export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Transition[]) => void) {
@@ -72,17 +72,20 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
     }
   }
 
-  function nextDelay(): number {
+  /** Seconds until the next poll; none while the stream is live: it announces every change, and
+   * each (re)connection's `ready` refreshes, so an idle widget costs the server nothing. */
+  function nextDelay(): number | null {
     if (failures > 0) return Math.min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
-    if (stream?.subscription.live) return config.interval
+    if (stream?.subscription.live) return null
     const busy = pendingCount.value > 0 || tasks.value.some(isActive)
     return busy ? ACTIVE_DELAY : config.interval
   }
 
   function schedule(): void {
     clearTimer()
-    if (!running || document.hidden) return
-    timer = setTimeout(() => void refresh(), nextDelay() * 1000)
+    const delay = nextDelay()
+    if (!running || document.hidden || delay === null) return
+    timer = setTimeout(() => void refresh(), delay * 1000)
   }
 
   function startRequest(): { id: number; signal: AbortSignal } {

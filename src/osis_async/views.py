@@ -71,7 +71,10 @@ class TaskListView(APIView):
             if origin in allowed:
                 response["Access-Control-Allow-Origin"] = origin
                 response["Access-Control-Allow-Credentials"] = "true"
-                response["Access-Control-Allow-Headers"] = "Accept, Accept-Language, Authorization"
+                response["Access-Control-Allow-Headers"] = (
+                    "Accept, Accept-Language, Authorization, If-None-Match"
+                )
+                response["Access-Control-Expose-Headers"] = "ETag, Link"
                 response["Access-Control-Allow-Methods"] = "GET, OPTIONS"
         return response
 

@@ -66,7 +66,13 @@ def open_page(browser: Any, live_server: Any, demo_user: Any) -> Iterator[Callab
     contexts: list[Any] = []
     watched: list[Watched] = []
 
-    def open_(path: str = "/", *, locale: str = "en-GB", frozen_at: datetime | None = None) -> Any:
+    def open_(
+        path: str = "/",
+        *,
+        locale: str = "en-GB",
+        frozen_at: datetime | None = None,
+        before_goto: Callable[[Any], object] | None = None,
+    ) -> Any:
         context = browser.new_context(
             locale=locale, timezone_id="Europe/Brussels", viewport={"width": 1100, "height": 800}
         )
@@ -94,6 +100,8 @@ def open_page(browser: Any, live_server: Any, demo_user: Any) -> Iterator[Callab
                 else seen.foreign_requests.append(request.url)
             ),
         )
+        if before_goto is not None:
+            before_goto(page)
         page.goto(live_server.url + path)
         page.wait_for_selector(".osis-async__toggle")
         return page

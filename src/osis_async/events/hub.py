@@ -47,6 +47,8 @@ class Hub:
         self.source = source
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
         self._runner: asyncio.Task[None] | None = None
+        #: Set while the source is listening: a change from then on reaches the streams.
+        self.source_ready = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def subscribe(
@@ -64,6 +66,7 @@ class Hub:
             if not self._subscriptions and self._runner is not None:
                 runner, self._runner = self._runner, None
                 runner.cancel()
+                self.source_ready.clear()
                 # Let the source close its connection before this stream's response ends.
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner
@@ -93,6 +96,11 @@ class Hub:
             return keys
         owners = await sync_to_async(_owners)(uuids)
         return {key for key in keys if not key.startswith(TASK_PREFIX)} | owners
+
+    async def wait_until_listening(self, timeout: float = 5.0) -> None:
+        """Wait (a little) for the source, so no change falls between "ready" and listening."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.source_ready.wait(), timeout)
 
     def _ensure_running(self) -> None:
         if self._runner is None or self._runner.done():

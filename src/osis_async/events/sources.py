@@ -54,6 +54,7 @@ class PostgresSource:
         }
         async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
+            hub.source_ready.set()
             async for notify in conn.notifies():
                 yield {notify.payload}
 
@@ -74,6 +75,7 @@ class RedisSource:
         try:
             pubsub = client.pubsub()
             await pubsub.subscribe(CHANNEL)
+            hub.source_ready.set()
             async for message in pubsub.listen():
                 if message["type"] == "message":
                     yield {message["data"].decode()}
@@ -93,6 +95,7 @@ class PollingSource:
 
     async def changes(self, hub: Hub) -> AsyncIterator[set[str]]:
         mark = await sync_to_async(_latest)()
+        hub.source_ready.set()
         while True:
             await asyncio.sleep(self.interval)
             changed, mark = await sync_to_async(_changed_since)(mark)

@@ -85,6 +85,7 @@ async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator
     # PostgreSQL and Redis carry logouts from any process; polling only sees this process's.
     check_session = source_name() == "polling"
     async with hub.subscribe(person.pk, session_key) as subscription:
+        await hub.wait_until_listening()
         version = await sync_to_async(_version)(person)
         yield _event("ready", {"version": _token(version)})
         while (left := ends_at - time.monotonic()) > 0:
