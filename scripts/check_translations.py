@@ -13,7 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECTS = [ROOT / "src" / "osis_async", ROOT / "demo"]
-ENTRY = re.compile(r'^(#, fuzzy\n)?msgid "(.*)"\n(?:msgid_plural ".*"\n)?((?:msgstr.*\n?)+)', re.M)
+ENTRY = re.compile(
+    r'^(#, fuzzy\n)?msgid "(.*)"\n(?:msgid_plural ".*"\n)?((?:(?:msgstr.*|".*")\n?)+)', re.M
+)
 
 
 def msgids(po: Path) -> set[str]:
@@ -34,7 +36,7 @@ def problems() -> list[str]:
                 for match in ENTRY.finditer(po.read_text(encoding="utf-8")):
                     if not match.group(2):
                         continue
-                    if match.group(1) or re.search(r'msgstr(\[\d\])? ""\n?(?!")', match.group(3)):
+                    if match.group(1) or re.search(r'msgstr(\[\d\])? ""(?!\n")', match.group(3)):
                         found.append(
                             f"{po.relative_to(ROOT)}: {match.group(2)!r} is not translated"
                         )
@@ -43,10 +45,10 @@ def problems() -> list[str]:
             copy = Path(tmp) / project.name
             shutil.copytree(project, copy, ignore=shutil.ignore_patterns("static", "node_modules"))
             subprocess.run(
+                # django-admin, not "python -m django": the copy's own modules (demo/celery.py)
+                # must not shadow installed packages.
                 [
-                    sys.executable,
-                    "-m",
-                    "django",
+                    str(Path(sys.executable).parent / "django-admin"),
                     "makemessages",
                     "-l",
                     "fr",

@@ -5,7 +5,7 @@ export const RECONNECT_MAX = 60
 export const RECONNECT_AFTER_END = 2
 
 export interface StreamListener {
-  /** The stream is open: the list may have changed while it was not. */
+  /** The stream is open and the list changed while it was not (or it is the first opening). */
   ready(): void
   /** The person's list changed. */
   changed(): void
@@ -19,6 +19,16 @@ export interface StreamSubscription {
   /** The list endpoint advertised the stream again: reopen it if the session had ended. */
   resume(): void
   cancel(): void
+}
+
+function versionOf(event: Event): string | null {
+  try {
+    const data: unknown = JSON.parse((event as MessageEvent<string>).data)
+    const version = (data as { version?: unknown } | null)?.version
+    return typeof version === 'string' ? version : null
+  } catch {
+    return null
+  }
 }
 
 export function streamSupported(): boolean {
@@ -37,6 +47,9 @@ class SharedStream {
   private timer: ReturnType<typeof setTimeout> | null = null
   private failures = 0
   private loggedOut = false
+  /** The list's version the server last announced: a reopening that finds it unchanged needs
+   * no refresh, which keeps the server's hourly reconnections cheap. */
+  private version: string | null = null
 
   constructor(private readonly url: string) {
     document.addEventListener('visibilitychange', this.onVisibilityChange)
@@ -46,12 +59,19 @@ class SharedStream {
     if (this.source !== null || this.timer !== null || this.loggedOut || document.hidden) return
     const source = new EventSource(this.url, { withCredentials: false })
     this.source = source
-    source.addEventListener('ready', () => {
+    source.addEventListener('ready', (event) => {
       this.failures = 0
       this.live = true
-      this.notify((listener) => listener.ready())
+      const version = versionOf(event)
+      if (version === null || version !== this.version) {
+        this.version = version
+        this.notify((listener) => listener.ready())
+      }
     })
-    source.addEventListener('changed', () => this.notify((listener) => listener.changed()))
+    source.addEventListener('changed', (event) => {
+      this.version = versionOf(event)
+      this.notify((listener) => listener.changed())
+    })
     source.addEventListener('logout', () => {
       this.loggedOut = true
       this.close()

@@ -178,6 +178,25 @@ describe('the task stream', () => {
     expect(Sources.instances).toHaveLength(3)
   })
 
+  it('refreshes on reopening only when the list changed while the stream was closed', async () => {
+    const { calls } = asgiServer(makeTask({ state: 'DONE' }))
+    await mountViewer()
+    await readyStream()
+    const afterFirst = calls.length
+
+    Sources.open[0]!.emit('reconnect')
+    await wait(2)
+    Sources.open[0]!.emit('ready', { version: '1:a' })
+    await settle()
+    expect(calls).toHaveLength(afterFirst)
+
+    Sources.open[0]!.emit('reconnect')
+    await wait(2)
+    Sources.open[0]!.emit('ready', { version: '2:b' })
+    await settle()
+    expect(calls).toHaveLength(afterFirst + 1)
+  })
+
   it('is not opened when the list does not advertise it (WSGI)', async () => {
     const { calls } = asgiServer(makeTask({ state: 'PROCESSING' }), { link: false })
     await mountViewer({ 'data-interval': '60' })

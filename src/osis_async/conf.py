@@ -47,10 +47,11 @@ class AsyncSettings:
     REDIS_URL: str = ""
     #: Seconds between two looks at the table for the ``"polling"`` change source.
     POLL_INTERVAL: float = 0.5
-    #: Seconds between two keep-alive comments on an idle stream.
-    STREAM_KEEPALIVE: float = 15.0
+    #: Seconds between two keep-alive comments on an idle stream: below the idle timeouts of
+    #: the proxies in front (nginx's ``proxy_read_timeout`` and AWS ALB's default are 60 s).
+    STREAM_KEEPALIVE: float = 40.0
     #: Seconds a stream lasts before the server ends it and the browser reconnects.
-    STREAM_MAX_AGE: float = 3600.0
+    STREAM_MAX_AGE: float = 6 * 3600.0
 
 
 def _read() -> AsyncSettings:

@@ -18,6 +18,7 @@ from django.db import connection
 
 from osis_async.integrations import celery as tracked_celery
 from osis_async.integrations import django_tasks as tracked_tasks
+from osis_async.integrations import tracking
 from osis_async.models import AsyncTask
 
 try:
@@ -71,9 +72,10 @@ def fail_at(self: Any, percent: int) -> None:
 
 @tracked_celery.tracked_task(name="Flaky", description="Fails, then works.")
 @shared_task(bind=True, max_retries=3)
-def flaky(self: Any, failures: int, countdown: float = 1.0) -> str:
+def flaky(self: Any, failures: int, countdown: float = 1.0, pause: float = 0.0) -> str:
     _record(self)
     tracked_celery.progress(self).report(30)
+    time.sleep(pause)
     if self.request.retries < failures:
         error = ConnectionError(f"try {self.request.retries + 1} could not connect")
         raise self.retry(exc=error, countdown=countdown)
@@ -114,13 +116,17 @@ def record_run(self: Any) -> None:
 @tracked_celery.tracked_task(name="Hiccup", description="Loses its database connection.")
 @shared_task(bind=True)
 def hiccup(self: Any) -> None:
-    """Kills its own database connection between two progress writes, and goes on."""
+    """Kills the tracking's database connection between two progress writes, and goes on."""
     progress = tracked_celery.progress(self)
     progress.report(10)
     first = progress.flush()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
+
+    def backend_pid() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return int(cursor.fetchone()[0])
+
+    pid = tracking._flusher().call(backend_pid)  # the connection the tracking writes with
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)

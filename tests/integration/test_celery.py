@@ -93,7 +93,9 @@ def test_failure_records_the_traceback(
 def test_retry_then_success(
     celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
 ) -> None:
-    task_uuid = jobs.flaky.enqueue_for(person, 1, countdown=1.5)
+    # The first attempt runs long enough to show PROCESSING, then fails.
+    task_uuid = jobs.flaky.enqueue_for(person, 1, countdown=1.5, pause=0.5)
+    wait_state(celery_env, task_uuid, TaskState.PROCESSING)
 
     waiting = wait_for(
         lambda: (
@@ -129,6 +131,18 @@ def test_retries_then_final_failure(
     assert attempts == ["1", "2", "3"], "max_retries=2: three attempts, the last one decides"
     assert "ConnectionError: attempt 3: server unreachable" in task.traceback
     assert task.description == "Never connects.", "the final state shows no retry note"
+
+
+def test_a_hard_time_limit_marks_the_task_failed(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    # The pool kills the child running the job; the worker's main process reports it.
+    task_uuid = jobs.slow.apply_async_for(person, args=(20,), time_limit=1.5)
+
+    task = wait_state(celery_env, task_uuid, TaskState.ERROR, TaskState.DONE)
+    assert task.state == TaskState.ERROR
+    assert "TimeLimitExceeded" in task.traceback
+    assert 0 < task.progression < 100
 
 
 def test_worker_killed_mid_task_then_ttl_sweep(

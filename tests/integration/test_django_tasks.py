@@ -205,7 +205,12 @@ def test_db_worker_lifecycle(db_worker: tuple[WorkerProcess, Path], person: obje
     assert task.description == "Added 3 numbers"
     assert task.started_at == processing.started_at
     assert runs(run_log, "db-sum") == 1
-    assert db_results(status="SUCCESSFUL", return_value=6) == 1
+    # The backend records its own result once the job has returned (after the DONE write).
+    wait_for(
+        lambda: db_results(status="SUCCESSFUL", return_value=6) == 1,
+        timeout=10,
+        what="the backend to record the success",
+    )
 
 
 @pytest.mark.postgres
@@ -257,4 +262,4 @@ def test_db_worker_enqueue_in_a_transaction(
         logs=worker.log,
     )
     assert runs(run_log, "db-rolled-back") == 0
-    assert db_results() == 1
+    assert db_results() == 1, "one job: the committed one"

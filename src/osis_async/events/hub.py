@@ -31,8 +31,10 @@ class Subscription:
 
     person: str
     session_key: str | None
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    logged_out: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set when anything below is, or the process is told to stop.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: bool = False
+    logged_out: bool = False
 
 
 class Hub:
@@ -80,10 +82,17 @@ class Hub:
                 for subscriptions in self._subscriptions.values():
                     for subscription in subscriptions:
                         if subscription.session_key == ended:
-                            subscription.logged_out.set()
+                            subscription.logged_out = True
+                            subscription.wake.set()
                 continue
             for subscription in self._subscriptions.get(key, ()):
-                subscription.changed.set()
+                subscription.changed = True
+                subscription.wake.set()
+
+    def wake_all(self) -> None:
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                subscription.wake.set()
 
     @property
     def listening(self) -> set[str]:
@@ -156,9 +165,14 @@ def shutting_down() -> asyncio.Event:
 def _chain_signal(signum: int, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
     previous = signal.getsignal(signum)
 
+    def stop_streams() -> None:
+        event.set()
+        if loop in _hubs:
+            _hubs[loop].wake_all()
+
     def handler(received: int, frame: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed already
-            loop.call_soon_threadsafe(event.set)
+            loop.call_soon_threadsafe(stop_streams)
         if callable(previous):
             previous(received, frame)
         elif previous == signal.SIG_DFL:

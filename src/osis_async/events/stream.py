@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
+from django.db import connections
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.utils.crypto import constant_time_compare
 from rest_framework.exceptions import APIException
@@ -60,17 +61,16 @@ def _authenticate(request: HttpRequest) -> tuple[Any, Any] | JsonResponse:
     drf_request = Request(request, authenticators=[cls() for cls in authentication_classes()])
     try:
         user = drf_request.user
+        if user is None or not user.is_authenticated:
+            return JsonResponse(
+                {"detail": "Authentication credentials were not provided."}, status=403
+            )
+        request.user = user
+        return user, get_person(request)
     except APIException as error:
         return JsonResponse({"detail": str(error.detail)}, status=error.status_code)
     finally:
-        close_old_connections()
-    if user is None or not user.is_authenticated:
-        return JsonResponse({"detail": "Authentication credentials were not provided."}, status=403)
-    request.user = user
-    try:
-        return user, get_person(request)
-    finally:
-        close_old_connections()
+        _release_connections()
 
 
 async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator[str]:
@@ -84,31 +84,31 @@ async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator
     session_key = getattr(getattr(request, "session", None), "session_key", None)
     # PostgreSQL and Redis carry logouts from any process; polling only sees this process's.
     check_session = source_name() == "polling"
+    stopping = shutting_down()
     async with hub.subscribe(person.pk, session_key) as subscription:
         await hub.wait_until_listening()
         version = await sync_to_async(_version)(person)
         yield _event("ready", {"version": _token(version)})
         while (left := ends_at - time.monotonic()) > 0:
-            woken = await _first(
-                subscription.changed,
-                subscription.logged_out,
-                shutting_down(),
-                timeout=min(conf.STREAM_KEEPALIVE, left),
-            )
-            if woken is shutting_down():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    subscription.wake.wait(), timeout=min(conf.STREAM_KEEPALIVE, left)
+                )
+            if stopping.is_set():
                 yield _event("shutdown", {})
                 return
-            if woken is subscription.logged_out or (
-                woken is None
+            if subscription.logged_out or (
+                not subscription.wake.is_set()
                 and check_session
                 and not await sync_to_async(_still_signed_in)(request, user)
             ):
                 yield _event("logout", {})
                 return
-            if woken is None:
+            if not subscription.wake.is_set():
                 yield ": keep-alive\n\n"
                 continue
-            subscription.changed.clear()
+            subscription.wake.clear()
+            subscription.changed = False
             latest = await sync_to_async(_version)(person)
             if latest != version:
                 version = latest
@@ -116,25 +116,17 @@ async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator
     yield _event("reconnect", {})
 
 
-async def _first(*events: asyncio.Event, timeout: float) -> asyncio.Event | None:
-    """The first of ``events`` to be set within ``timeout`` seconds, else ``None``."""
-    for event in events:
-        if event.is_set():
-            return event
-    waiters = {asyncio.ensure_future(event.wait()): event for event in events}
-    done, pending = await asyncio.wait(
-        waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-    )
-    for waiter in pending:
-        waiter.cancel()
-    return waiters[next(iter(done))] if done else None
-
-
 def _version(person: Any) -> Any:
     try:
         return person_version(person)
     finally:
-        close_old_connections()
+        _release_connections()
+
+
+def _release_connections() -> None:
+    """A stream lasts an hour or more: it must not hold a database connection all that time
+    (``CONN_MAX_AGE`` would let it), so it gives back the one it used at once."""
+    connections.close_all()
 
 
 def _token(version: Any) -> str:
@@ -155,7 +147,7 @@ def _still_signed_in(request: HttpRequest, user: Any) -> bool:
     try:
         data = store.load()
     finally:
-        close_old_connections()
+        _release_connections()
     if str(data.get(SESSION_KEY)) != str(user.pk):
         return False
     expected = getattr(user, "get_session_auth_hash", lambda: "")()

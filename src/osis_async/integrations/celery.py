@@ -36,7 +36,10 @@ import uuid as uuid_module
 from collections.abc import Callable
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import shared_task, signals
+from celery.app.task import Task as CeleryTask
+from celery.local import Proxy
 from django.utils import timezone
 
 from osis_async.integrations.progress import (
@@ -150,9 +153,11 @@ def tracked_task(
     spec = TaskSpec(name=name, description=description, time_to_live=time_to_live)
 
     def decorate(task: Any) -> TrackedTask:
-        if isinstance(task, TrackedTask):
+        # type(), not isinstance() nor any attribute: a shared_task's proxy would resolve (and
+        # finalize the current app) at import time.
+        if issubclass(type(task), TrackedTask):
             raise TypeError("This task is tracked already.")
-        if not hasattr(task, "apply_async"):
+        if not issubclass(type(task), Proxy | CeleryTask):
             raise TypeError(
                 "tracked_task goes above @shared_task (or @app.task): it takes a Celery task, "
                 f"got {task!r}."
@@ -247,16 +252,38 @@ def _on_success(sender: Any = None, **kwargs: Any) -> None:
         tracker.succeed()
 
 
-def _on_failure(sender: Any = None, exception: BaseException | None = None, **kwargs: Any) -> None:
+def _on_failure(
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    **kwargs: Any,
+) -> None:
     request = getattr(sender, "request", None)
     tracker = _tracker_of(request)
     if tracker is None:
-        # Not started in this process: a prefork child lost (WorkerLostError, reported by the
-        # parent), a time limit hit, a rejected message.
+        # Not started in this process: a prefork child lost (WorkerLostError) or a hard time
+        # limit hit, reported by the worker's main process; a rejected message.
         meta = _meta(request)
+        if meta is None and isinstance(exception, WorkerLostError | TimeLimitExceeded):
+            # The main process may not have the message's headers at hand: a tracked task's
+            # Celery id is its row's uuid.
+            meta = _meta_from_task_id(task_id)
         tracker = _new_tracker(meta) if meta is not None else None
     if tracker is not None and exception is not None:
         tracker.fail(exception)
+
+
+def _meta_from_task_id(task_id: str | None) -> dict[str, Any] | None:
+    try:
+        task_uuid = uuid_module.UUID(str(task_id))
+    except ValueError:
+        return None
+    try:
+        exists = AsyncTask.objects.filter(uuid=task_uuid).unfinished().exists()
+    except Exception:
+        logger.warning("Could not look up task %s.", task_uuid, exc_info=True)
+        return None
+    return {"uuid": str(task_uuid)} if exists else None
 
 
 def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwargs: Any) -> None:

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime
 from inspect import iscoroutinefunction
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 
@@ -50,18 +50,28 @@ from osis_async.integrations.progress import (
 )
 from osis_async.integrations.tracking import TaskSpec, Tracker, enqueue
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 if TYPE_CHECKING:
     from django.tasks import Task
+
+    _GenericTask = Task
 else:
     try:
         from django.tasks import Task
     except ImportError:  # Django < 6.0: the django-tasks backport
         from django_tasks.base import Task
 
-__all__ = ["TASK_KWARG", "TrackedTask", "progress", "tracked_task"]
+    if hasattr(Task, "__class_getitem__"):
+        _GenericTask = Task
+    else:  # django.tasks' Task is generic for type checkers only
 
-P = ParamSpec("P")
-R = TypeVar("R")
+        class _GenericTask(Task, Generic[P, R]):
+            __slots__ = ()
+
+
+__all__ = ["TASK_KWARG", "TrackedTask", "progress", "tracked_task"]
 
 #: The keyword argument that carries the row's uuid to the job (taken out before the call).
 TASK_KWARG = "osis_async_task"
@@ -69,7 +79,7 @@ _SPEC_ATTR = "__osis_async_tracking__"
 _ORIGINAL_ATTR = "__osis_async_original__"
 
 
-class TrackedTask(Task[P, R]):
+class TrackedTask(_GenericTask[P, R]):
     """A django.tasks ``Task`` whose runs started by ``enqueue_for`` are tracked."""
 
     __slots__ = ()

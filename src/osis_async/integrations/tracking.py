@@ -2,18 +2,20 @@
 (``TaskSpec``), creating its row and sending the job once that row is committed (``enqueue``),
 and the row's lifecycle as the job runs (``Tracker``).
 
-Every write made while a job runs goes through ``Tracker``. The start (``PROCESSING``) and the
-progress are written by one background thread per process (the "flusher"), ``START_DELAY``
-after the start and then at most once per ``OSIS_ASYNC_PROGRESS_INTERVAL``: the job never waits
-for them, and a job shorter than ``START_DELAY`` costs a single write, its final one (``DONE``
-or ``ERROR``, with ``started_at``), made by the job's own thread as it ends. A failing write
-(the database restarting, a dropped connection) is logged, never raised into the job, and what
-it carried is written again: by the flusher after the interval, or by the final write. Final
-writes are retried a few times.
+Every write made while a job runs goes through ``Tracker`` and is made by one background
+thread per process (the "flusher"), on its own database connection, kept open while jobs come.
+The start (``PROCESSING``) and the progress are written ``START_DELAY`` after the start and then
+at most once per ``OSIS_ASYNC_PROGRESS_INTERVAL``: the job never waits for them, and a job
+shorter than ``START_DELAY`` costs a single write, its final one (``DONE`` or ``ERROR``, with
+``started_at``), which the job's thread waits for as it ends. A failing write (the database
+restarting, a dropped connection) is logged, never raised into the job, and what it carried is
+written again: by the flusher after the interval, or by the final write. Final writes are
+retried a few times.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import heapq
 import itertools
@@ -31,10 +33,11 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from osis_async.events import publish
 from osis_async.exceptions import TaskNotFound
 from osis_async.integrations.progress import TaskProgress
 from osis_async.models.enums.task import TaskState
-from osis_async.models.task import AsyncTask
+from osis_async.models.task import AsyncTask, touched
 from osis_async.utils import update_task
 
 logger = logging.getLogger("osis_async.integrations")
@@ -47,6 +50,10 @@ FINAL_WRITE_BACKOFF = 0.2
 ERROR_SUMMARY_LENGTH = 200
 #: Seconds after its start that a running job's ``PROCESSING`` is written (by the flusher).
 START_DELAY = 0.2
+#: Seconds without work after which the flusher lets go of its database connection.
+IDLE_RELEASE = 5.0
+#: Seconds a job's thread waits for a write made by the flusher before giving up on it.
+CALL_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -278,30 +285,23 @@ class Tracker:
             if not self._end():
                 return False
             started_at = self.started_at
-            if "state" in self._pending:
-                # This attempt's start was never written: the row is PENDING already.
-                self._pending.clear()
+            never_started = "state" in self._pending
+            self._pending.clear()
 
-                def write() -> bool:
-                    return bool(
-                        AsyncTask.objects.filter(uuid=self.uuid, state=TaskState.PENDING)
-                        .unfinished()
-                        .update(description=description, updated_at=timezone.now())
-                    )
-
-            else:
-                self._pending.clear()
-
-                def write() -> bool:
-                    return bool(
-                        AsyncTask.objects.filter(
-                            uuid=self.uuid, state=TaskState.PROCESSING, started_at=started_at
-                        ).update(
-                            state=TaskState.PENDING,
-                            description=description,
-                            updated_at=timezone.now(),
-                        )
-                    )
+            def write() -> bool:
+                if never_started:
+                    # This attempt's start was never written: the row is PENDING already.
+                    return update_task(self.uuid, description=description)
+                updated = AsyncTask.objects.filter(
+                    uuid=self.uuid, state=TaskState.PROCESSING, started_at=started_at
+                ).update(
+                    state=TaskState.PENDING,
+                    description=description,
+                    updated_at=touched(timezone.now()),
+                )
+                if updated:
+                    publish.task_changed(self.uuid)
+                return bool(updated)
 
             return self._guarded(write, final=False, what="retry")
 
@@ -316,11 +316,11 @@ class Tracker:
         while self._writing:  # a flusher write in flight goes first
             self._lock.wait()
         if (
-            "description" not in self._pending
-            and self._description_changed
+            self._description_changed
             and self.progress.description is None
             and self.base_description is not None
         ):
+            # The attempt note goes: the final state shows the task's own description.
             self._pending["description"] = self.base_description
         return True
 
@@ -390,6 +390,21 @@ class Tracker:
         what: str,
         stop_if_unchanged: bool = False,
     ) -> bool:
+        if (
+            self.background
+            and not _flusher().is_current_thread()
+            and not (final and _open_outside_transactions())
+        ):
+            # The writes of a background tracker go through the flusher's connection: one per
+            # worker process, kept open while jobs come (Celery closes the job thread's
+            # connections around every task: writing there would cost a new connection per
+            # job). A final write uses the job's connection when the job left it open.
+            result = _flusher().call(
+                lambda: self._guarded(
+                    write, final=final, what=what, stop_if_unchanged=stop_if_unchanged
+                )
+            )
+            return bool(result)
         attempts = FINAL_WRITE_ATTEMPTS if final else 1
         alias = router.db_for_write(AsyncTask)
         for attempt in range(1, attempts + 1):
@@ -426,46 +441,106 @@ class Tracker:
         return False
 
 
+class _Call:
+    """A function run by the flusher thread for another thread, which waits for it."""
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.function()
+        except BaseException as error:  # handed back to the waiting thread
+            self.error = error
+        finally:
+            self.done.set()
+
+
 class Flusher:
-    """One daemon thread per process writing the trackers' pending values when they are due."""
+    """One daemon thread per process making the trackers' writes: the pending values when they
+    are due, and the other writes (final ones included) on behalf of the jobs' threads.
+
+    Its database connection stays open while jobs come and is released after
+    ``IDLE_RELEASE`` seconds without work (following ``CONN_MAX_AGE`` then).
+    """
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._queue: list[tuple[float, int, Tracker]] = []
+        self._calls: collections.deque[_Call] = collections.deque()
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+
+    def is_current_thread(self) -> bool:
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def _ensure_thread(self) -> None:
+        """(condition held)"""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="osis-async-flusher", daemon=True
+            )
+            self._thread.start()
 
     def schedule(self, tracker: Tracker, at: float) -> None:
         with self._condition:
             heapq.heappush(self._queue, (at, next(self._order), tracker))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="osis-async-flusher", daemon=True
-                )
-                self._thread.start()
+            self._ensure_thread()
             self._condition.notify()
 
+    def call(self, function: Callable[[], Any], timeout: float = CALL_TIMEOUT) -> Any:
+        """Run ``function`` in the flusher thread; wait for it and return its result."""
+        if self.is_current_thread():
+            return function()
+        call = _Call(function)
+        with self._condition:
+            self._calls.append(call)
+            self._ensure_thread()
+            self._condition.notify()
+        if not call.done.wait(timeout):
+            logger.error("The tracking writer did not answer within %s s.", timeout)
+            return None
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def _next_work(self, connected: bool) -> _Call | Tracker | None:
+        """The next thing to do, waiting for it; None: idle long enough to let go of the
+        connection."""
+        with self._condition:
+            while True:
+                if self._calls:
+                    return self._calls.popleft()
+                now = time.monotonic()
+                if self._queue and self._queue[0][0] <= now:
+                    return heapq.heappop(self._queue)[2]
+                if self._queue:
+                    timeout: float | None = self._queue[0][0] - now
+                else:
+                    timeout = IDLE_RELEASE if connected else None
+                woken = self._condition.wait(timeout)
+                if not woken and connected and not self._calls and not self._queue:
+                    return None
+
     def _run(self) -> None:
+        connected = False
         while True:
-            with self._condition:
-                idle = not self._queue
-                if not idle:
-                    at, _, tracker = self._queue[0]
-                    delay = at - time.monotonic()
-                    if delay > 0:
-                        self._condition.wait(delay)
-                        continue
-                    heapq.heappop(self._queue)
-            if idle:
-                _close_idle_connections()
-                with self._condition:
-                    while not self._queue:
-                        self._condition.wait()
+            work = self._next_work(connected)
+            if work is None:
+                _release_connections()
+                connected = False
+                continue
+            connected = True
+            if isinstance(work, _Call):
+                work.run()
                 continue
             try:
-                tracker.flush_due()
+                work.flush_due()
             except Exception:  # never let the thread die: the next jobs need it
-                logger.exception("The progress flusher failed on %r.", tracker)
+                logger.exception("The progress flusher failed on %r.", work)
 
 
 _FLUSHER: Flusher | None = None
@@ -492,11 +567,32 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_flusher)
 
 
-def _close_idle_connections() -> None:
-    """The flusher's own connections follow CONN_MAX_AGE, as a request's would."""
+def _open_outside_transactions() -> bool:
+    """Whether this thread holds an open connection for the task table, in autocommit."""
+    connection = connections[router.db_for_write(AsyncTask)]
+    return connection.connection is not None and not connection.in_atomic_block
+
+
+def _release_connections() -> None:
+    """(in the flusher thread) Idle: its connections follow CONN_MAX_AGE, as a request's do."""
     for connection in connections.all(initialized_only=True):
         with contextlib.suppress(Exception):
             connection.close_if_unusable_or_obsolete()
+
+
+def close_connections() -> None:
+    """Close the tracking writer's database connections now (before dropping a database, at
+    the end of a test session)."""
+    flusher = _FLUSHER
+    if flusher is None or flusher._thread is None or not flusher._thread.is_alive():
+        return
+
+    def close() -> None:
+        for connection in connections.all(initialized_only=True):
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    flusher.call(close)
 
 
 @contextlib.contextmanager
