@@ -48,8 +48,9 @@ class AsyncSettings:
     #: Seconds between two looks at the table for the ``"polling"`` change source.
     POLL_INTERVAL: float = 0.5
     #: Seconds between two keep-alive comments on an idle stream: below the idle timeouts of
-    #: the proxies in front (nginx's ``proxy_read_timeout`` and AWS ALB's default are 60 s).
-    STREAM_KEEPALIVE: float = 40.0
+    #: the proxies in front (nginx's ``proxy_read_timeout`` and AWS ALB's default are 60 s,
+    #: Heroku's 55 s); each one costs the server a little, so not much lower.
+    STREAM_KEEPALIVE: float = 50.0
     #: Seconds a stream lasts before the server ends it and the browser reconnects.
     STREAM_MAX_AGE: float = 6 * 3600.0
 

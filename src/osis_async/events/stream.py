@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from importlib import import_module
@@ -90,10 +91,7 @@ async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator
         version = await sync_to_async(_version)(person)
         yield _event("ready", {"version": _token(version)})
         while (left := ends_at - time.monotonic()) > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    subscription.wake.wait(), timeout=min(conf.STREAM_KEEPALIVE, left)
-                )
+            await _wait(subscription.wake, min(conf.STREAM_KEEPALIVE, left))
             if stopping.is_set():
                 yield _event("shutdown", {})
                 return
@@ -114,6 +112,16 @@ async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator
                 version = latest
                 yield _event("changed", {"version": _token(version)})
     yield _event("reconnect", {})
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Wait for ``event`` at most ``seconds``: an idle stream's loop, once per keep-alive."""
+    with contextlib.suppress(TimeoutError):
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(seconds):  # no task per wait, unlike wait_for
+                await event.wait()
+        else:  # pragma: no cover - Python 3.10
+            await asyncio.wait_for(event.wait(), seconds)
 
 
 def _version(person: Any) -> Any:
