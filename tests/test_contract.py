@@ -89,3 +89,20 @@ def test_default_ordering_is_newest_first(user: Any) -> None:
         second.name,
         first.name,
     ]
+
+
+def test_queryset_methods_named_for_intent(user: Any) -> None:
+    for state in TaskState:
+        AsyncTask.objects.create(name=state.name, person=user, state=state)
+    names = lambda queryset: sorted(queryset.values_list("name", flat=True))  # noqa: E731
+    assert names(AsyncTask.objects.pending()) == ["PENDING", "PROCESSING"]
+    assert names(AsyncTask.objects.processing()) == ["PROCESSING"]
+    assert names(AsyncTask.objects.finished()) == ["DONE", "ERROR"]
+    assert names(AsyncTask.objects.unfinished()) == ["PENDING", "PROCESSING"]
+    assert AsyncTask.objects.for_person(user).counts() == {"count": 4, "pending_count": 2}
+    assert [task.is_finished for task in AsyncTask.objects.order_by("id")] == [
+        False,
+        False,
+        True,
+        True,
+    ]
