@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from asgiref.sync import async_to_sync
-from django.db import connection, connections
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
 from django.test import AsyncClient, Client, override_settings
 
 from osis_async.events.hub import Hub
@@ -76,18 +76,6 @@ def read_events(response: Any, until: Callable[[list[tuple[str, Any]]], bool]) -
     return events
 
 
-def in_thread(work: Callable[[], object]) -> Callable[[], None]:
-    """``work`` for another thread, closing the database connection it opens there."""
-
-    def run() -> None:
-        try:
-            work()
-        finally:
-            connections.close_all()
-
-    return run
-
-
 @pytest.mark.django_db(transaction=True)
 def test_in_process_change_reaches_the_stream(user: Any, make_task: Callable[..., Any]) -> None:
     task = make_task(person=user)
@@ -105,9 +93,7 @@ def test_in_process_change_reaches_the_stream(user: Any, make_task: Callable[...
                     name = line.removeprefix("event: ")
                     events.append(name)
             if name == "ready":
-                await asyncio.get_running_loop().run_in_executor(
-                    None, in_thread(lambda: update_task(task.uuid, progression=55))
-                )
+                await sync_to_async(update_task)(task.uuid, progression=55)
                 name = None
             if "changed" in events:
                 return events
@@ -128,9 +114,7 @@ def test_polling_source_sees_changes_from_any_connection(
         changes = source.changes(hub)
         first = asyncio.ensure_future(changes.__anext__())
         await asyncio.sleep(0.2)
-        await asyncio.get_running_loop().run_in_executor(
-            None, in_thread(lambda: update_task(task.uuid, state=TaskState.PROCESSING))
-        )
+        await sync_to_async(update_task)(task.uuid, state=TaskState.PROCESSING)
         found = await asyncio.wait_for(first, 5)
         assert hub.source_ready.is_set()
         await changes.aclose()
@@ -313,9 +297,7 @@ def test_redis_pub_sub_carries_changes(user: Any, make_task: Callable[..., Any])
             ]
             if names == ["ready"]:
                 await asyncio.sleep(0.3)  # the hub's subscription is in place
-                await asyncio.get_running_loop().run_in_executor(
-                    None, in_thread(lambda: update_task(task.uuid, description="via Redis"))
-                )
+                await sync_to_async(update_task)(task.uuid, description="via Redis")
             if "changed" in names:
                 break
         return names
