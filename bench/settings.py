@@ -3,15 +3,11 @@
 import os
 
 from tests.settings import *  # noqa: F403
+from tests.settings import postgres_database
 
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-        "PORT": os.environ.get("PGPORT", "5432"),
-        "USER": os.environ.get("PGUSER", "postgres"),
-        "PASSWORD": os.environ.get("PGPASSWORD", ""),
-        "NAME": os.environ.get("OSIS_ASYNC_BENCH_DB", "osis_async_bench"),
+        **postgres_database(os.environ.get("OSIS_ASYNC_BENCH_DB", "osis_async_bench")),
         "CONN_MAX_AGE": None,
     }
 }

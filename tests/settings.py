@@ -15,20 +15,26 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
 USE_I18N = True
 
+
+def postgres_database(name: str) -> dict[str, object]:
+    """PostgreSQL at ``PGHOST``/``PGPORT`` as ``PGUSER`` (127.0.0.1:5432, postgres)."""
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+        "USER": os.environ.get("PGUSER", "postgres"),
+        "PASSWORD": os.environ.get("PGPASSWORD", ""),
+        "NAME": name,
+    }
+
+
 if os.environ.get("OSIS_ASYNC_TEST_DB", "sqlite") == "postgres":
+    # A worker process started by the integration tests sets OSIS_ASYNC_TEST_DB_NAME to the test
+    # database pytest-django created ("test_test"), to share it.
     DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "PASSWORD": os.environ.get("PGPASSWORD", ""),
-            # A worker process started by the integration tests sets OSIS_ASYNC_TEST_DB_NAME to
-            # the test database pytest-django created ("test_test"), to share it.
-            "NAME": (
-                os.environ.get("OSIS_ASYNC_TEST_DB_NAME") or os.environ.get("PGDATABASE", "test")
-            ),
-        }
+        "default": postgres_database(
+            os.environ.get("OSIS_ASYNC_TEST_DB_NAME") or os.environ.get("PGDATABASE", "test")
+        )
     }
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
