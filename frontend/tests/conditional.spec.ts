@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { linkTarget } from '../src/api'
 import type { TaskPage } from '../src/types'
-import { cleanUp, fakeFetch, jsonResponse, makePage, makeTask, mountViewer, notModified, open, settle, text } from './helpers'
+import { cleanUp, fakeFetch, jsonResponse, makePage, makeTask, mountViewer, notModified, open, settle, text, wait } from './helpers'
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
@@ -11,11 +11,6 @@ afterEach(() => {
   cleanUp()
   vi.useRealTimers()
 })
-
-async function wait(seconds: number): Promise<void> {
-  await vi.advanceTimersByTimeAsync(seconds * 1000)
-  await settle()
-}
 
 function ifNoneMatch(init: RequestInit): string | undefined {
   return (init.headers as Record<string, string>)['If-None-Match']

@@ -81,6 +81,12 @@ export function servePages(...pages: (TaskPage | Error | number)[]) {
 }
 
 /** Lets pending promise chains (fetch, json, Vue's re-render) run to completion. */
+/** Lets fake time run `seconds`, then lets the widget settle. */
+export async function wait(seconds: number): Promise<void> {
+  await vi.advanceTimersByTimeAsync(seconds * 1000)
+  await settle()
+}
+
 export async function settle(): Promise<void> {
   for (let i = 0; i < 20; i += 1) await Promise.resolve()
   await nextTick()

@@ -1,18 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Task, TaskPage } from '../src/types'
-import {
-  cleanUp,
-  fakeFetch,
-  jsonResponse,
-  makePage,
-  makeTask,
-  mountViewer,
-  open,
-  servePages,
-  setHidden,
-  settle,
-  text,
-} from './helpers'
+import { cleanUp, fakeFetch, jsonResponse, makePage, makeTask, mountViewer, open, servePages, setHidden, settle, text, wait } from './helpers'
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
@@ -24,11 +12,6 @@ afterEach(() => {
   setHidden(false)
   vi.useRealTimers()
 })
-
-async function wait(seconds: number): Promise<void> {
-  await vi.advanceTimersByTimeAsync(seconds * 1000)
-  await settle()
-}
 
 describe('polling', () => {
   it('refreshes every 5 seconds while a task is running', async () => {

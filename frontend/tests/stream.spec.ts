@@ -1,19 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Task, TaskPage } from '../src/types'
-import {
-  cleanUp,
-  fakeEventSource,
-  fakeFetch,
-  jsonResponse,
-  makePage,
-  makeTask,
-  mountViewer,
-  setHidden,
-  settle,
-  STREAM_LINK,
-  STREAM_URL,
-  type FakeEventSource,
-} from './helpers'
+import { cleanUp, fakeEventSource, fakeFetch, jsonResponse, makePage, makeTask, mountViewer, setHidden, settle, STREAM_LINK, STREAM_URL, type FakeEventSource, wait } from './helpers'
 
 let Sources: typeof FakeEventSource
 
@@ -28,11 +15,6 @@ afterEach(() => {
   setHidden(false)
   vi.useRealTimers()
 })
-
-async function wait(seconds: number): Promise<void> {
-  await vi.advanceTimersByTimeAsync(seconds * 1000)
-  await settle()
-}
 
 /** A list endpoint under ASGI: every answer advertises the stream, unless `link` is false. */
 function asgiServer(task: Task, { link = true, status = (): number => 200 } = {}) {
