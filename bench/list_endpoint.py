@@ -94,15 +94,27 @@ def time_requests(rounds: int) -> dict[str, list[float]]:
 
 
 def query_plans() -> None:
+    """The plans of the statement inside ``osis_async_person_page`` (read back from the
+    database, its parameters given as values) and of the validator."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from osis_async.listing import _page_sql, _version_sql
+    from osis_async.listing import _version_sql
 
     person_id = get_user_model().objects.order_by("-id")[500].pk
     with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'osis_async_person_page'")
+        (source,) = cursor.fetchone()
+        page = source.split("RETURN QUERY", 1)[1].rsplit("END;", 1)[0].strip().rstrip(";")
+        for name, value in (
+            ("p_person", "%s"),
+            ("p_running", "ARRAY['PENDING', 'PROCESSING']"),
+            ("p_limit", "15"),
+            ("p_offset", "0"),
+        ):
+            page = page.replace(name, value)
         for name, sql, params in (
-            ("page", _page_sql(), ["PENDING", "PROCESSING", person_id, person_id, 15, 0]),
+            ("page function's", page, [person_id, person_id]),
             ("validator", _version_sql(), [person_id]),
         ):
             cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql, params)

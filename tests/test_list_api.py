@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -189,9 +191,15 @@ def test_huge_limit_reads_no_more_than_the_maximum(user_client: Client, user: An
         [AsyncTask(name=f"t{index}", person=user) for index in range(150)]
     )
     with CaptureQueriesContext(connection) as captured:
-        get(user_client, "?limit=100000000")
-    page_sql = [q["sql"] for q in captured.captured_queries if "LIMIT" in q["sql"].upper()]
-    assert any("LIMIT 100" in sql for sql in page_sql), page_sql
+        body = get(user_client, "?limit=100000000")
+    assert len(body["results"]) == 100
+    # The database is asked for 100 rows: PostgreSQL's page function takes the limit third.
+    page_sql = [q["sql"] for q in captured.captured_queries if "asynctask" in q["sql"]]
+    page_sql += [q["sql"] for q in captured.captured_queries if "person_page" in q["sql"]]
+    assert any(
+        "LIMIT 100 " in sql or re.search(r"person_page\(\S+, \S+, 100, 0\)", sql)
+        for sql in page_sql
+    ), page_sql
 
 
 @pytest.mark.parametrize("task_count", [0, 3, 40])
@@ -204,8 +212,9 @@ def test_at_most_two_queries_of_its_own(
     )
     with CaptureQueriesContext(connection) as captured:
         get(user_client)
-    own = [q["sql"] for q in captured.captured_queries if "osis_async_asynctask" in q["sql"]]
-    assert len(own) <= 2, own
+    # The task table, or on PostgreSQL the page function reading it.
+    own = [q["sql"] for q in captured.captured_queries if "osis_async_" in q["sql"]]
+    assert 1 <= len(own) <= 2, own
     # The session and the user: Django's authentication, not the endpoint's.
     assert len(captured.captured_queries) - len(own) <= 2
 
@@ -251,12 +260,12 @@ def test_written_out_representation_matches_the_serializer(
     user: Any, make_task: Callable[..., AsyncTask], use_tz: bool
 ) -> None:
     from osis_async.listing import person_page
-    from osis_async.serializers import AsyncTaskSerializer, task_representation
+    from osis_async.serializers import AsyncTaskSerializer
 
     with override_settings(USE_TZ=use_tz):
         task = make_task(person=user, name="n", description="d <b>")
         update_task(task.uuid, state=TaskState.PROCESSING, progression=3)
-        written = task_representation(person_page(user, 0, 1)[0][0])
+        (written,) = json.loads(person_page(user, 0, 1)[0])
         expected = dict(AsyncTaskSerializer(AsyncTask.objects.get(pk=task.pk)).data)
     for key in ("created_at", "started_at"):
         # The same instant; the endpoint always states the offset (DRF omits it when naive).

@@ -10,6 +10,7 @@ from django.utils.http import urlencode
 from rest_framework.request import Request
 
 from osis_async.conf import get_settings
+from osis_async.serializers import json_text
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,27 @@ class Page:
 
     def body(self, request: Request, results: list[Any], counts: dict[str, int]) -> dict[str, Any]:
         """The list's JSON body: both counts, links to the pages around, the results."""
-        base = request.build_absolute_uri(request.path)
+        next_url = previous_url = None
+        if self.offset + self.limit < counts["count"] or self.offset > 0:
+            base = request.build_absolute_uri(request.path)
+            next_url = self.next_url(base, request.query_params, counts["count"])
+            previous_url = self.previous_url(base, request.query_params)
         return {
             "count": counts["count"],
             "pending_count": counts["pending_count"],
-            "next": self.next_url(base, request.query_params, counts["count"]),
-            "previous": self.previous_url(base, request.query_params),
+            "next": next_url,
+            "previous": previous_url,
             "results": results,
         }
+
+    def render(self, request: Request, results: str, counts: dict[str, int]) -> bytes:
+        """``body`` as UTF-8 JSON, around ``results`` given as a JSON array already. The line
+        separators U+2028 and U+2029 are escaped, as DRF's renderer does."""
+        head = json_text(self.body(request, [], counts))
+        text = f"{head[:-3]}{results}}}"
+        if "\u2028" in text or "\u2029" in text:
+            text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        return text.encode()
 
     def next_url(self, base: str, query: QueryDict, count: int) -> str | None:
         if self.offset + self.limit >= count:
@@ -62,10 +76,8 @@ def _non_negative(raw: str | None, *, default: int = 0, cutoff: int = OFFSET_CUT
 
 
 def _with_page(base: str, query: QueryDict, limit: int, offset: int) -> str:
-    params = query.copy()
-    params["limit"] = str(limit)
+    params = {key: values for key, values in query.lists() if key not in ("limit", "offset")}
+    params["limit"] = [str(limit)]
     if offset:
-        params["offset"] = str(offset)
-    else:
-        params.pop("offset", None)
-    return f"{base}?{urlencode(sorted(params.lists()), doseq=True)}"
+        params["offset"] = [str(offset)]
+    return f"{base}?{urlencode(sorted(params.items()), doseq=True)}"

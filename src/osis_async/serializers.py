@@ -1,4 +1,5 @@
 import datetime
+import json
 from typing import Any
 
 from django.utils import timezone
@@ -58,11 +59,17 @@ def task_representation(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def iso_datetime(value: datetime.datetime | None) -> str | None:
-    """ISO 8601 with an offset: ``Z`` for the UTC the database hands out under ``USE_TZ``, the
-    default time zone's offset for a naive value."""
+    """ISO 8601 to the microsecond with an offset: ``Z`` for the UTC the database hands out
+    under ``USE_TZ``, the default time zone's offset for a naive value. PostgreSQL's
+    ``osis_async_person_page`` writes the same text."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = timezone.make_aware(value)
-    text = value.isoformat()
+    text = value.isoformat(timespec="microseconds")
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def json_text(data: Any) -> str:
+    """``data`` as compact JSON text, non-ASCII characters as they are."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
@@ -25,7 +25,6 @@ from osis_async.models.task import AsyncTask
 from osis_async.pagination import Page
 from osis_async.persons import get_person
 from osis_async.schema import HAS_SPECTACULAR, document_list
-from osis_async.serializers import task_representation
 
 
 def authentication_classes() -> list[type[BaseAuthentication]]:
@@ -91,18 +90,23 @@ class TaskListView(APIView):
             etag = list_etag(person, person_version(person), page.limit, page.offset)
             if "*" in validators or _weak(etag) in {_weak(v) for v in validators}:
                 return _with_validator(request, Response(status=304), etag)
-        rows, counts, version = person_page(person, page.offset, page.limit)
-        body = page.body(request, [task_representation(row) for row in rows], counts)
-        return _with_validator(
-            request, Response(body), list_etag(person, version, page.limit, page.offset)
+        results, counts, version = person_page(person, page.offset, page.limit)
+        response = HttpResponse(
+            page.render(request, results, counts), content_type="application/json"
         )
+        return _with_validator(
+            request, response, list_etag(person, version, page.limit, page.offset)
+        )
+
+
+_R = TypeVar("_R", bound=HttpResponse)
 
 
 def _weak(etag: str) -> str:
     return etag.removeprefix("W/")
 
 
-def _with_validator(request: Request, response: Response, etag: str) -> Response:
+def _with_validator(request: Request, response: _R, etag: str) -> _R:
     response["ETag"] = etag
     if stream_available(request._request):
         stream = reverse("osis_async:task-stream")

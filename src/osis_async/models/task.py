@@ -170,6 +170,8 @@ class AsyncTask(models.Model):
         null=True,
         blank=True,
         related_name="async_tasks",
+        # The composite indexes below start with the person and serve every lookup by person.
+        db_index=False,
     )
     progression = models.PositiveSmallIntegerField(_("progression"), default=0)
     time_to_live = models.PositiveIntegerField(
