@@ -24,6 +24,7 @@ Needs PostgreSQL (``BENCH_PG*``, see bench/throughput_settings.py) and the broke
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import math
 import os
@@ -169,9 +170,10 @@ def run_round(
     load during the round weighs on both alike.
     """
     log_path = workdir / f"starts-{uuid.uuid4().hex}.log"
+    tracked = []
     for _ in range(jobs):
         spin.delay(work_ms, 10, str(log_path), "untracked")
-        spin.enqueue_for(person, work_ms, 10, str(log_path), "tracked")
+        tracked.append(spin.enqueue_for(person, work_ms, 10, str(log_path), "tracked"))
     worker = start_worker(concurrency, workdir / "worker.log")
     try:
         deadline = time.monotonic() + 120 + jobs * work_ms / 1000 * 20
@@ -185,6 +187,17 @@ def run_round(
             time.sleep(0.2)
     finally:
         stop_worker(worker)
+    # The worker was stopped as its last job started: every final write, including those it
+    # had handed to its writer thread, must be in the table once it has exited.
+    from osis_async.models import AsyncTask
+
+    states = dict(
+        collections.Counter(
+            AsyncTask.objects.filter(uuid__in=tracked).values_list("state", flat=True)
+        )
+    )
+    if states != {"DONE": jobs}:
+        raise SystemExit(f"Tracked rows after the worker exited: {states}, expected {jobs} DONE.")
     runs = sorted(
         (float(started), variant)
         for started, variant in (line.split() for line in log_path.read_text().splitlines())

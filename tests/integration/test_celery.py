@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import os
 import re
+import signal
 import time
 import uuid
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -189,6 +192,49 @@ def test_worker_killed_mid_task_then_ttl_sweep(
     assert task.traceback == TTL_EXPIRED_MESSAGE
     assert task.completed_at is not None
     assert task.progression == killed_at.progression
+
+
+def test_a_worker_stopped_as_a_job_ends_still_writes_its_end(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    """The job's thread hands its final write to the worker's writer and takes the next job;
+    a warm shutdown (SIGTERM to the worker) waits for that write before the process exits."""
+    queue = f"{celery_env.queue}.stopping"
+    task_uuid = jobs.record_run.apply_async_for(person, queue=queue)
+    # Hold the row: the worker's final write will wait for this transaction.
+    database = connection.settings_dict
+    holder = psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        password=database["PASSWORD"],
+        dbname=database["NAME"],
+    )
+    try:
+        holder.execute("SELECT 1 FROM osis_async_asynctask WHERE uuid = %s FOR UPDATE", [task_uuid])
+        worker = celery_env.start_worker("stopping", concurrency=1, queue=queue)
+        wait_for(lambda: celery_env.runs(task_uuid), timeout=30, what="the job to run")
+        wait_for(
+            lambda: re.search(rf"record_run\[{task_uuid}\] succeeded", worker.log()),
+            timeout=10,
+            what="the job to return",
+            logs=celery_env.logs,
+        )
+        assert row(task_uuid).state == TaskState.PENDING, "its end is still waiting"
+        assert worker.process is not None
+        os.kill(worker.process.pid, signal.SIGTERM)
+        # An idle worker's warm shutdown takes a second or two; this one must wait for the row.
+        deadline = time.monotonic() + 8
+        while worker.alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert worker.alive, "the worker exited without writing the job's end"
+    finally:
+        holder.rollback()
+        holder.close()
+    wait_for(lambda: not worker.alive, timeout=20, what="the worker to exit", logs=celery_env.logs)
+    task = row(task_uuid)
+    assert task.state == TaskState.DONE
+    assert task.started_at is not None and task.completed_at is not None
 
 
 def test_enqueue_in_a_transaction_waits_for_the_commit(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -298,6 +299,31 @@ def test_in_the_background_a_short_job_costs_one_write(task: AsyncTask) -> None:
     task = row(task)
     assert (task.state, task.progression) == (TaskState.DONE, 100)
     assert task.started_at == tracker.started_at and task.completed_at >= task.started_at
+
+
+def test_in_a_worker_the_job_does_not_wait_for_its_final_write(
+    task: AsyncTask, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer_busy = threading.Event()
+    tracking._flusher().submit(lambda: writer_busy.wait(10))
+    tracker = Tracker(task.uuid, wait_final=False)
+    tracker.start()
+    tracker.progress.report(40)
+    started = time.monotonic()
+    try:
+        assert tracker.succeed() is True
+        assert time.monotonic() - started < 1, "succeed() waited for the busy writer"
+        assert row(task).state == TaskState.PENDING
+        with caplog.at_level(logging.ERROR, logger="osis_async.integrations"):
+            assert tracking.drain(timeout=0.2) is False
+        assert "TTL sweep will mark" in caplog.text
+    finally:
+        writer_busy.set()
+    assert tracking.drain() is True
+    task = row(task)
+    assert (task.state, task.progression) == (TaskState.DONE, 100)
+    assert task.started_at == tracker.started_at and task.completed_at is not None
+    assert tracker.writes == 1
 
 
 def test_in_the_background_a_million_reports_respect_the_interval(task: AsyncTask) -> None:

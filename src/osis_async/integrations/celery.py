@@ -49,7 +49,7 @@ from osis_async.integrations.progress import (
     deactivate,
 )
 from osis_async.integrations.schedule import TTL_SWEEP_TASK
-from osis_async.integrations.tracking import TaskSpec, Tracker, enqueue
+from osis_async.integrations.tracking import TaskSpec, Tracker, drain, enqueue
 from osis_async.models.task import AsyncTask
 
 __all__ = [
@@ -218,9 +218,13 @@ def _tracker_of(request: Any) -> Tracker | None:
     return tracker if isinstance(tracker, Tracker) else None
 
 
-def _new_tracker(meta: dict[str, Any]) -> Tracker | None:
+def _new_tracker(meta: dict[str, Any], *, in_worker: bool = False) -> Tracker | None:
+    """The run's tracker; ``in_worker``: a worker runs it, and does not wait for its final
+    write (``tracking.drain`` finishes them when the worker process ends)."""
     try:
-        return Tracker(meta["uuid"], base_description=meta.get("description"))
+        return Tracker(
+            meta["uuid"], base_description=meta.get("description"), wait_final=not in_worker
+        )
     except (TypeError, ValueError):
         logger.warning("Ignoring a malformed %s header: %r", HEADER, meta)
         return None
@@ -237,7 +241,7 @@ def _on_prerun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
     meta = _meta(request)
     if meta is None:
         return
-    tracker = _new_tracker(meta)
+    tracker = _new_tracker(meta, in_worker=not getattr(request, "is_eager", False))
     if tracker is None:
         return
     setattr(request, _TRACKER_ATTR, tracker)
@@ -342,6 +346,10 @@ def _on_unknown(
         tracker.fail(TaskUnknown(f"No worker knows the task {name!r}."))
 
 
+def _on_worker_exit(**kwargs: Any) -> None:
+    drain()
+
+
 _HANDLERS: tuple[tuple[Any, Callable[..., None]], ...] = (
     (signals.task_prerun, _on_prerun),
     (signals.task_success, _on_success),
@@ -350,6 +358,8 @@ _HANDLERS: tuple[tuple[Any, Callable[..., None]], ...] = (
     (signals.task_postrun, _on_postrun),
     (signals.task_revoked, _on_revoked),
     (signals.task_unknown, _on_unknown),
+    (signals.worker_process_shutdown, _on_worker_exit),
+    (signals.worker_shutdown, _on_worker_exit),
 )
 
 

@@ -7,7 +7,10 @@ thread per process (the "flusher"), on its own database connection, kept open wh
 The start (``PROCESSING``) and the progress are written ``START_DELAY`` after the start and then
 at most once per ``OSIS_ASYNC_PROGRESS_INTERVAL``: the job never waits for them, and a job
 shorter than ``START_DELAY`` costs a single write, its final one (``DONE`` or ``ERROR``, with
-``started_at``), which the job's thread waits for as it ends. A failing write (the database
+``started_at``). In a worker (``wait_final=False``) the job does not wait for that one either:
+the flusher makes it while the worker takes the next job, and the process finishes every final
+write handed over before it exits (``drain``). Elsewhere (an eager run, the immediate backend)
+the caller waits, so the row is final when the job returns. A failing write (the database
 restarting, a dropped connection) is logged, never raised into the job, and what it carried is
 written again: by the flusher after the interval, or by the final write. Final writes are
 retried a few times.
@@ -15,6 +18,7 @@ retried a few times.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import heapq
@@ -54,6 +58,8 @@ START_DELAY = 0.2
 IDLE_RELEASE = 5.0
 #: Seconds a job's thread waits for a write made by the flusher before giving up on it.
 CALL_TIMEOUT = 60.0
+#: Seconds an exiting process waits for the final writes it handed to the flusher.
+DRAIN_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,8 @@ class Tracker:
 
     With ``background`` (the default) the start and the progress are written by the flusher
     thread; without, by the caller's thread as soon as the interval allows (tests, tools).
+    With ``background`` and not ``wait_final``, ``succeed`` and ``fail`` hand the final write
+    to the flusher and return at once (a worker process, which ``drain``s before it exits).
     """
 
     def __init__(
@@ -177,6 +185,7 @@ class Tracker:
         *,
         base_description: str | None = None,
         background: bool = True,
+        wait_final: bool = True,
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -189,6 +198,7 @@ class Tracker:
             interval = get_settings().PROGRESS_INTERVAL
         self.base_description = base_description
         self.background = background
+        self.wait_final = wait_final or not background
         self.interval = float(interval)
         self.clock = clock
         self.progress = TaskProgress(self)
@@ -355,6 +365,10 @@ class Tracker:
         values = {**self._pending, **(extra or {})}
         if not values or not self._active:
             return False
+        if final and not self.wait_final and not _flusher().is_current_thread():
+            self._pending.clear()
+            _flusher().submit(lambda: self._write(values, final=True))
+            return True
         self._writing = True
         self._lock.release()
         try:
@@ -473,6 +487,7 @@ class Flusher:
         self._calls: collections.deque[_Call] = collections.deque()
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        self._running_call = False
 
     def is_current_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
@@ -507,12 +522,49 @@ class Flusher:
             raise call.error
         return call.result
 
+    def submit(self, function: Callable[[], Any]) -> None:
+        """Run ``function`` in the flusher thread, after the calls already handed over, without
+        waiting for it; what it raises is logged."""
+
+        def logged() -> Any:
+            try:
+                return function()
+            except Exception:
+                logger.exception("A tracking write handed to the writer failed.")
+                return None
+
+        with self._condition:
+            self._calls.append(_Call(logged))
+            self._ensure_thread()
+            self._condition.notify()
+
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
+        """Wait until the calls handed over so far are done; False if ``timeout`` ran out."""
+        if self.is_current_thread():
+            return True
+        with self._condition:
+            if not self._calls and not self._running_call:
+                return True
+            if self._thread is None or not self._thread.is_alive():
+                return False
+        done = threading.Event()
+        self.submit(done.set)
+        finished = done.wait(timeout)
+        if not finished:
+            logger.error(
+                "Exiting with tracking writes not made after %s s; the TTL sweep will mark "
+                "their tasks as failed.",
+                timeout,
+            )
+        return finished
+
     def _next_work(self, connected: bool) -> _Call | Tracker | None:
         """The next thing to do, waiting for it; None: idle long enough to let go of the
         connection."""
         with self._condition:
             while True:
                 if self._calls:
+                    self._running_call = True
                     return self._calls.popleft()
                 now = time.monotonic()
                 if self._queue and self._queue[0][0] <= now:
@@ -535,7 +587,11 @@ class Flusher:
                 continue
             connected = True
             if isinstance(work, _Call):
-                work.run()
+                try:
+                    work.run()
+                finally:
+                    with self._condition:
+                        self._running_call = False
                 continue
             try:
                 work.flush_due()
@@ -565,6 +621,15 @@ def _forget_flusher() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_flusher)
+
+
+def drain(timeout: float = DRAIN_TIMEOUT) -> bool:
+    """Finish the final writes this process handed to its flusher (a worker exiting)."""
+    flusher = _FLUSHER
+    return True if flusher is None else flusher.drain(timeout)
+
+
+atexit.register(drain)
 
 
 def _open_outside_transactions() -> bool:
