@@ -284,3 +284,19 @@ def test_page_past_the_end_still_counts(
     body = get(user_client, "?offset=5")
     assert (body["count"], body["results"], body["next"]) == (3, [], None)
     assert body["previous"] == "http://testserver/osis_async/tasks/?limit=15"
+
+
+def test_any_text_comes_back_exactly_as_written(
+    user_client: Client, user: Any, make_task: Callable[..., AsyncTask]
+) -> None:
+    # What the database (PostgreSQL) or Python (elsewhere) writes as JSON must parse back to
+    # the very text a task was given, whatever it holds.
+    name = 'quote " back\\slash \t tab'
+    description = "line\nbreak, \x01 control, é ü 漢字 🎓, \u2028 and \u2029, </script>"
+    make_task(person=user, name=name, description=description)
+    response = user_client.get(URL)
+    (result,) = response.json()["results"]
+    assert (result["name"], result["description"]) == (name, description)
+    # Line and paragraph separators are escaped, as DRF's renderer does.
+    assert "\u2028".encode() not in response.content
+    assert b"\\u2028" in response.content and b"\\u2029" in response.content

@@ -1,0 +1,62 @@
+"""Migration 0004 both ways: the person column's own index and PostgreSQL's page function."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from osis_async.models import AsyncTask
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TABLE = AsyncTask._meta.db_table
+
+
+def person_only_indexes() -> list[str]:
+    """The indexes on the person column alone."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, TABLE)
+    return [
+        name
+        for name, details in constraints.items()
+        if details["index"] and details["columns"] == ["person_id"]
+    ]
+
+
+def page_function_exists() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_proc WHERE proname = 'osis_async_person_page'")
+        return cursor.fetchone() is not None
+
+
+@pytest.fixture
+def back_to_0003() -> Iterator[None]:
+    call_command("migrate", "osis_async", "0003", verbosity=0)
+    try:
+        yield
+    finally:
+        call_command("migrate", "osis_async", verbosity=0)
+
+
+def test_the_person_column_has_no_index_of_its_own() -> None:
+    assert person_only_indexes() == []
+
+
+def test_0004_reverses_and_reapplies(back_to_0003: None, user: Any) -> None:
+    assert len(person_only_indexes()) == 1
+    if connection.vendor == "postgresql":
+        assert not page_function_exists()
+    call_command("migrate", "osis_async", "0004", verbosity=0)
+    assert person_only_indexes() == []
+    if connection.vendor == "postgresql":
+        assert page_function_exists()
+    AsyncTask.objects.create(name="After", person=user)
+    from osis_async.listing import person_page
+
+    results, counts, _version = person_page(user, 0, 15)
+    assert counts == {"count": 1, "pending_count": 1}
+    assert '"name":"After"' in results.replace(" ", "")
