@@ -4,6 +4,7 @@ process through Django's ASGI handler on any database."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from django.db import connection
 from django.test import AsyncClient, Client, override_settings
 
 from osis_async.events.hub import Hub
-from osis_async.events.sources import PollingSource
+from osis_async.events.sources import CHANNEL, PollingSource
 from osis_async.models import TaskState
 from osis_async.utils import update_task
 
@@ -101,6 +102,48 @@ def test_in_process_change_reaches_the_stream(user: Any, make_task: Callable[...
 
     events = async_to_sync(asyncio.wait_for)(run(), 10)
     assert events == ["ready", "changed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_keep_alives_keep_their_period_and_the_stream_ends_at_its_maximum_age(
+    user: Any, make_task: Callable[..., Any]
+) -> None:
+    task = make_task(person=user)
+
+    async def change() -> None:
+        # Half-way between two keep-alives.
+        await asyncio.sleep(0.45)
+        await sync_to_async(update_task)(task.uuid, progression=70)
+
+    async def run() -> list[tuple[float, str]]:
+        changing = None
+        client = AsyncClient()
+        await client.aforce_login(user)
+        response = await client.get(STREAM)
+        seen: list[tuple[float, str]] = []
+        started = time.monotonic()
+        async for chunk in response.streaming_content:
+            for line in chunk.decode().splitlines():
+                if line.startswith((": ", "event: ")):
+                    seen.append((time.monotonic() - started, line))
+            if seen and seen[-1][1] == "event: ready":
+                changing = asyncio.create_task(change())
+            if seen and seen[-1][1] == "event: reconnect":
+                break
+        assert changing is not None
+        await changing
+        return seen
+
+    with override_settings(OSIS_ASYNC_STREAM_KEEPALIVE=0.3, OSIS_ASYNC_STREAM_MAX_AGE=2.0):
+        seen = async_to_sync(asyncio.wait_for)(run(), 10)
+    lines = [line for _at, line in seen]
+    assert lines[0] == "event: ready" and lines[-1] == "event: reconnect"
+    assert "event: changed" in lines
+    assert lines.count(": keep-alive") >= 4
+    # Never longer than a keep-alive period without a byte, the change included.
+    times = [at for at, _line in seen]
+    assert max(b - a for a, b in itertools.pairwise(times)) < 2 * 0.3, seen
+    assert 2.0 <= times[-1] < 2.0 + 0.5, "the stream ends at its maximum age"
 
 
 def test_polling_source_sees_changes_from_any_connection(
@@ -248,6 +291,36 @@ def test_a_change_in_another_process_arrives_within_a_second(
 
     # Keep-alive comments flow while nothing changes (every 0.5 s in this server).
     assert reader.comments >= 1
+
+
+@pytest.mark.postgres
+def test_changes_still_arrive_after_the_listening_connection_is_lost(
+    server: tuple[str, Any], user: Any, make_task: Callable[..., Any]
+) -> None:
+    base, _ = server
+    task = make_task(person=user)
+    reader = EventReader(base + STREAM, session_cookie(user))
+    reader.wait_for("ready")
+
+    def listeners() -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE query = %s AND pid <> pg_backend_pid()",
+                [f"LISTEN {CHANNEL}"],
+            )
+            return [pid for (pid,) in cursor.fetchall()]
+
+    (listener,) = listeners()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [listener])
+    deadline = time.monotonic() + 10
+    while not [pid for pid in listeners() if pid != listener]:
+        assert time.monotonic() < deadline, "the server did not listen again"
+        time.sleep(0.1)
+    before = time.monotonic()
+    update_task(task.uuid, progression=55)
+    arrived = reader.wait_for("changed", after=before)
+    assert arrived - before < 1.0
 
 
 @pytest.mark.postgres

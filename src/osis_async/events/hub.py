@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from osis_async.conf import get_settings
 from osis_async.events.sources import (
     LOGOUT_PREFIX,
     TASK_PREFIX,
@@ -23,6 +24,9 @@ from osis_async.events.sources import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Streams woken for their keep-alive before the hub lets the event loop run other work.
+KEEPALIVE_BATCH = 200
 
 
 @dataclass(eq=False)
@@ -35,6 +39,14 @@ class Subscription:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     changed: bool = False
     logged_out: bool = False
+    #: The hub's keep-alive tick came: send something if nothing else was sent.
+    keepalive: bool = False
+    #: The stream reached its maximum age.
+    expired: bool = False
+
+    def expire(self) -> None:
+        self.expired = True
+        self.wake.set()
 
 
 class Hub:
@@ -49,6 +61,7 @@ class Hub:
         self.source = source
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
         self._runner: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
         #: Set while the source is listening: a change from then on reaches the streams.
         self.source_ready = asyncio.Event()
 
@@ -65,6 +78,9 @@ class Hub:
             self._subscriptions[subscription.person].discard(subscription)
             if not self._subscriptions[subscription.person]:
                 del self._subscriptions[subscription.person]
+            if not self._subscriptions and self._ticker is not None:
+                self._ticker.cancel()
+                self._ticker = None
             if not self._subscriptions and self._runner is not None:
                 runner, self._runner = self._runner, None
                 runner.cancel()
@@ -112,8 +128,26 @@ class Hub:
             await asyncio.wait_for(self.source_ready.wait(), timeout)
 
     def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._run())
+            self._runner = loop.create_task(self._run())
+        if self._ticker is None or self._ticker.done():
+            self._ticker = loop.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        """Every ``OSIS_ASYNC_STREAM_KEEPALIVE`` seconds, wake every stream for its keep-alive.
+
+        One clock for all the streams of the process rather than a timer each: their
+        keep-alives go out together, in batches that let other work in between.
+        """
+        while True:
+            await asyncio.sleep(get_settings().STREAM_KEEPALIVE)
+            subscriptions = [s for group in self._subscriptions.values() for s in group]
+            for start in range(0, len(subscriptions), KEEPALIVE_BATCH):
+                for subscription in subscriptions[start : start + KEEPALIVE_BATCH]:
+                    subscription.keepalive = True
+                    subscription.wake.set()
+                await asyncio.sleep(0)
 
     async def _run(self) -> None:
         delay = 0.5

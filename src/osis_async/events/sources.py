@@ -55,8 +55,31 @@ class PostgresSource:
         async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
             hub.source_ready.set()
-            async for notify in conn.notifies():
-                yield {notify.payload}
+            # Woken by the socket alone: psycopg's notifies() also wakes ten times a second to
+            # look for an interruption, which an idle server would pay in every process.
+            async for payloads in _notifications(conn.pgconn):
+                yield payloads
+
+
+async def _notifications(pgconn: Any) -> AsyncIterator[set[str]]:
+    """The payloads of the notifications ``pgconn`` (a ``psycopg.pq.PGconn`` that is
+    listening and otherwise idle) receives, a set per batch, until its connection fails."""
+    loop = asyncio.get_running_loop()
+    readable = asyncio.Event()
+    fd = pgconn.socket
+    loop.add_reader(fd, readable.set)
+    try:
+        while True:
+            await readable.wait()
+            readable.clear()
+            pgconn.consume_input()  # raises once the connection is lost
+            payloads = set()
+            while (notify := pgconn.notifies()) is not None:
+                payloads.add(notify.extra.decode())
+            if payloads:
+                yield payloads
+    finally:
+        loop.remove_reader(fd)
 
 
 class RedisSource:

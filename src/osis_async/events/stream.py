@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import sys
-import time
 from collections.abc import AsyncIterator
 from importlib import import_module
 from typing import Any
@@ -29,6 +26,9 @@ from osis_async.persons import get_person
 
 #: What the browser waits before reconnecting after the server ends a stream, in milliseconds.
 RETRY_MS = 2000
+#: A comment line: it keeps proxies from closing an idle stream, and the browser ignores it.
+#: Bytes, as every event: Django passes them on as they are, without looking up a charset.
+KEEPALIVE = b": keep-alive\n\n"
 
 
 def stream_available(request: HttpRequest) -> bool:
@@ -74,10 +74,9 @@ def _authenticate(request: HttpRequest) -> tuple[Any, Any] | JsonResponse:
         _release_connections()
 
 
-async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator[str]:
+async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator[bytes]:
     conf = get_settings()
-    ends_at = time.monotonic() + conf.STREAM_MAX_AGE
-    yield f"retry: {RETRY_MS}\n\n"
+    yield f"retry: {RETRY_MS}\n\n".encode()
     if person is None:
         yield _event("ready", {"version": None})
         return
@@ -90,38 +89,37 @@ async def _events(request: HttpRequest, user: Any, person: Any) -> AsyncIterator
         await hub.wait_until_listening()
         version = await sync_to_async(_version)(person)
         yield _event("ready", {"version": _token(version)})
-        while (left := ends_at - time.monotonic()) > 0:
-            await _wait(subscription.wake, min(conf.STREAM_KEEPALIVE, left))
-            if stopping.is_set():
-                yield _event("shutdown", {})
-                return
-            if subscription.logged_out or (
-                not subscription.wake.is_set()
-                and check_session
-                and not await sync_to_async(_still_signed_in)(request, user)
-            ):
-                yield _event("logout", {})
-                return
-            if not subscription.wake.is_set():
-                yield ": keep-alive\n\n"
-                continue
-            subscription.wake.clear()
-            subscription.changed = False
-            latest = await sync_to_async(_version)(person)
-            if latest != version:
-                version = latest
-                yield _event("changed", {"version": _token(version)})
+        expiry = asyncio.get_running_loop().call_later(conf.STREAM_MAX_AGE, subscription.expire)
+        try:
+            while True:
+                await subscription.wake.wait()
+                subscription.wake.clear()
+                if stopping.is_set():
+                    yield _event("shutdown", {})
+                    return
+                if subscription.logged_out:
+                    yield _event("logout", {})
+                    return
+                if subscription.expired:
+                    break
+                sent = False
+                if subscription.changed:
+                    subscription.changed = False
+                    latest = await sync_to_async(_version)(person)
+                    if latest != version:
+                        version = latest
+                        yield _event("changed", {"version": _token(version)})
+                        sent = True
+                if subscription.keepalive:
+                    subscription.keepalive = False
+                    if check_session and not await sync_to_async(_still_signed_in)(request, user):
+                        yield _event("logout", {})
+                        return
+                    if not sent:
+                        yield KEEPALIVE
+        finally:
+            expiry.cancel()
     yield _event("reconnect", {})
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    """Wait for ``event`` at most ``seconds``: an idle stream's loop, once per keep-alive."""
-    with contextlib.suppress(TimeoutError):
-        if sys.version_info >= (3, 11):
-            async with asyncio.timeout(seconds):  # no task per wait, unlike wait_for
-                await event.wait()
-        else:  # pragma: no cover - Python 3.10
-            await asyncio.wait_for(event.wait(), seconds)
 
 
 def _version(person: Any) -> Any:
@@ -142,8 +140,8 @@ def _token(version: Any) -> str:
     return f"{count}:{latest}"
 
 
-def _event(name: str, data: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 def _still_signed_in(request: HttpRequest, user: Any) -> bool:
