@@ -270,7 +270,9 @@ class Tracker:
                 self._write_pending()
 
     def succeed(self) -> bool:
-        """The job returned: ``DONE``, 100 %, ``completed_at``, plus any pending description."""
+        """The job returned: ``DONE``, 100 %, ``completed_at``, plus any pending description.
+
+        True if written, or (``wait_final`` off) handed to the writer."""
         with self._lock:
             if not self._end():
                 return False
@@ -278,7 +280,9 @@ class Tracker:
             return self._write_pending({"state": TaskState.DONE}, final=True)
 
     def fail(self, error: BaseException) -> bool:
-        """The job raised (its last attempt): ``ERROR`` with the traceback of ``error``."""
+        """The job raised (its last attempt): ``ERROR`` with the traceback of ``error``.
+
+        True if written, or (``wait_final`` off) handed to the writer."""
         with self._lock:
             if not self._end():
                 return False
