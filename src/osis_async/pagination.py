@@ -30,37 +30,33 @@ class Page:
 
     def body(self, request: Request, results: list[Any], counts: dict[str, int]) -> dict[str, Any]:
         """The list's JSON body: both counts, links to the pages around, the results."""
-        next_url = previous_url = None
-        if self.offset + self.limit < counts["count"] or self.offset > 0:
-            base = request.build_absolute_uri(request.path)
-            next_url = self.next_url(base, request.query_params, counts["count"])
-            previous_url = self.previous_url(base, request.query_params)
         return {
             "count": counts["count"],
             "pending_count": counts["pending_count"],
-            "next": next_url,
-            "previous": previous_url,
+            "next": self.next_url(request, counts["count"]),
+            "previous": self.previous_url(request),
             "results": results,
         }
 
     def render(self, request: Request, results: str, counts: dict[str, int]) -> bytes:
         """``body`` as UTF-8 JSON, around ``results`` given as a JSON array already. The line
         separators U+2028 and U+2029 are escaped, as DRF's renderer does."""
-        head = json_text(self.body(request, [], counts))
-        text = f"{head[:-3]}{results}}}"
+        fields = self.body(request, [], counts)
+        del fields["results"]
+        text = f'{json_text(fields)[:-1]},"results":{results}}}'
         if "\u2028" in text or "\u2029" in text:
             text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
         return text.encode()
 
-    def next_url(self, base: str, query: QueryDict, count: int) -> str | None:
+    def next_url(self, request: Request, count: int) -> str | None:
         if self.offset + self.limit >= count:
             return None
-        return _with_page(base, query, self.limit, self.offset + self.limit)
+        return _with_page(request, self.limit, self.offset + self.limit)
 
-    def previous_url(self, base: str, query: QueryDict) -> str | None:
+    def previous_url(self, request: Request) -> str | None:
         if self.offset <= 0:
             return None
-        return _with_page(base, query, self.limit, max(self.offset - self.limit, 0))
+        return _with_page(request, self.limit, max(self.offset - self.limit, 0))
 
 
 OFFSET_CUTOFF = 2**63 - 1
@@ -75,7 +71,9 @@ def _non_negative(raw: str | None, *, default: int = 0, cutoff: int = OFFSET_CUT
     return min(int(raw), cutoff)
 
 
-def _with_page(base: str, query: QueryDict, limit: int, offset: int) -> str:
+def _with_page(request: Request, limit: int, offset: int) -> str:
+    base = request.build_absolute_uri(request.path)
+    query = request.query_params
     params = {key: values for key, values in query.lists() if key not in ("limit", "offset")}
     params["limit"] = [str(limit)]
     if offset:

@@ -491,7 +491,6 @@ class Flusher:
         self._calls: collections.deque[_Call] = collections.deque()
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
-        self._running_call = False
 
     def is_current_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
@@ -544,13 +543,11 @@ class Flusher:
 
     def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
         """Wait until the calls handed over so far are done; False if ``timeout`` ran out."""
-        if self.is_current_thread():
-            return True
-        with self._condition:
-            if not self._calls and not self._running_call:
-                return True
-            if self._thread is None or not self._thread.is_alive():
-                return False
+        if self._thread is None or self.is_current_thread():
+            return True  # nothing was ever handed over, or this is the flusher itself
+        if not self._thread.is_alive():
+            return not self._calls  # nothing left to run them (and no new thread at exit)
+        # The calls run in order: once this one has, every earlier one has.
         done = threading.Event()
         self.submit(done.set)
         finished = done.wait(timeout)
@@ -568,7 +565,6 @@ class Flusher:
         with self._condition:
             while True:
                 if self._calls:
-                    self._running_call = True
                     return self._calls.popleft()
                 now = time.monotonic()
                 if self._queue and self._queue[0][0] <= now:
@@ -591,11 +587,7 @@ class Flusher:
                 continue
             connected = True
             if isinstance(work, _Call):
-                try:
-                    work.run()
-                finally:
-                    with self._condition:
-                        self._running_call = False
+                work.run()
                 continue
             try:
                 work.flush_due()
