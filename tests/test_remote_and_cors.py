@@ -278,3 +278,45 @@ def test_a_bad_shared_secret_is_a_502_not_a_500(
     assert response["Content-Type"] == "application/json"
     assert state.requests == []
     assert "OSIS_ASYNC_API_AUTHORIZATION" in caplog.text
+
+
+# Redirects: the secret and the identity never go to another origin (item 8).
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_to_another_origin_is_not_followed(
+    remote: tuple[str, Remote],
+    other_remote: tuple[str, Remote],
+    user_client: Client,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
+    base_url, state = remote
+    elsewhere, other = other_remote
+    state.status = status
+    state.headers = {"Location": f"{elsewhere}/steal/"}
+    with (
+        override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="Token s"),
+        caplog.at_level(logging.WARNING, logger="osis_async"),
+    ):
+        response = user_client.get(URL)
+    assert other.requests == []
+    assert len(state.requests) == 1
+    assert response.status_code == 502
+    assert response["Content-Type"] == "application/json"
+    assert "redirect" in response.json()["detail"]
+    assert elsewhere not in response.content.decode()
+    assert f"{elsewhere}/steal/" in caplog.text
+    assert str(status) in caplog.text
+
+
+def test_a_redirect_on_the_same_origin_is_not_followed_either(
+    remote: tuple[str, Remote], user_client: Client
+) -> None:
+    base_url, state = remote
+    state.status = 302
+    state.headers = {"Location": "/api/osis-async/tasks/?limit=15"}
+    with override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="s"):
+        response = user_client.get(URL)
+    assert len(state.requests) == 1
+    assert response.status_code == 502

@@ -65,6 +65,17 @@ def identity_headers(request: HttpRequest) -> dict[str, str]:
     return headers
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: the shared secret and the user's identity go to ``BASE_URL``'s
+    origin and nowhere else. The 3xx then comes back as an ``HTTPError``."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_RefuseRedirects)
+
+
 def _failure(detail: str) -> HttpResponse:
     response = HttpResponse(
         f'{{"detail": "{detail}"}}'.encode(), status=502, content_type="application/json"
@@ -96,14 +107,40 @@ def forward(request: HttpRequest, path: str) -> HttpResponse:
         headers["If-None-Match"] = validators
     remote_request = urllib.request.Request(url, headers=headers, method="GET")
     try:
-        with urllib.request.urlopen(remote_request, timeout=conf.REMOTE_TIMEOUT) as answer:
-            return _relay(answer.status, answer.read(), answer.headers)
-    except urllib.error.HTTPError as error:
-        with error:
-            return _relay(error.code, error.read(), error.headers)
-    except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as error:
+        status, answer_headers, body = _ask(remote_request, conf.REMOTE_TIMEOUT)
+    except (
+        urllib.error.URLError,
+        TimeoutError,
+        OSError,
+        http.client.HTTPException,
+        ValueError,
+    ) as error:
         logger.warning("Remote OSIS Async API at %s did not answer: %s", url, error)
         return _failure("The remote task service did not answer.")
+    if 300 <= status < 400 and status != 304:
+        return _refused_redirect(url, status, answer_headers)
+    return _relay(status, body, answer_headers)
+
+
+def _ask(remote_request: urllib.request.Request, timeout: float) -> tuple[int, Message, bytes]:
+    """The remote's status, headers and body; an error status (3xx included) is an answer."""
+    try:
+        with _opener.open(remote_request, timeout=timeout) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers, error.read()
+
+
+def _refused_redirect(url: str, status: int, headers: Message) -> HttpResponse:
+    logger.warning(
+        "Remote OSIS Async API at %s answered a redirect (%s) to %r, which is not followed: "
+        "set OSIS_ASYNC_BASE_URL to the address that answers.",
+        url,
+        status,
+        headers.get("Location"),
+    )
+    return _failure("The remote task service answered a redirect, which is not followed.")
 
 
 def _relay(status: int, body: bytes, headers: Message) -> HttpResponse:
