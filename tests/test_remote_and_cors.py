@@ -60,7 +60,7 @@ def serving(state: Remote) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -320,3 +320,69 @@ def test_a_redirect_on_the_same_origin_is_not_followed_either(
         response = user_client.get(URL)
     assert len(state.requests) == 1
     assert response.status_code == 502
+
+
+# Only JSON goes back to the browser (item 9).
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type"),
+    [
+        (200, "text/html; charset=utf-8"),
+        (200, "text/plain"),
+        (200, ""),
+        (200, "application/jsonp"),
+        (500, "text/html"),
+        (404, "image/svg+xml"),
+    ],
+)
+def test_an_answer_that_is_not_json_becomes_a_json_502(
+    remote: tuple[str, Remote],
+    user_client: Client,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    content_type: str,
+) -> None:
+    base_url, state = remote
+    state.status, state.content_type = status, content_type
+    state.body = b"<script>alert(document.cookie)</script>"
+    with (
+        override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="s"),
+        caplog.at_level(logging.WARNING, logger="osis_async"),
+    ):
+        response = user_client.get(URL)
+    assert response.status_code == 502
+    assert response["Content-Type"] == "application/json"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"<script" not in response.content
+    assert "not JSON" in response.json()["detail"]
+    assert repr(content_type or None) in caplog.text
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "application/problem+json"],
+)
+def test_json_answers_go_back_as_application_json(
+    remote: tuple[str, Remote], user_client: Client, content_type: str
+) -> None:
+    base_url, state = remote
+    state.content_type = content_type
+    state.body = {"count": 0, "pending_count": 0, "next": None, "previous": None, "results": []}
+    with override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="s"):
+        response = user_client.get(URL)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response.json() == state.body
+
+
+def test_retry_after_of_a_busy_remote_is_passed_on(
+    remote: tuple[str, Remote], user_client: Client
+) -> None:
+    base_url, state = remote
+    state.status, state.body = 503, {"detail": "busy"}
+    state.headers = {"Retry-After": "7"}
+    with override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="s"):
+        response = user_client.get(URL)
+    assert (response.status_code, response["Retry-After"]) == (503, "7")

@@ -119,7 +119,7 @@ def forward(request: HttpRequest, path: str) -> HttpResponse:
         return _failure("The remote task service did not answer.")
     if 300 <= status < 400 and status != 304:
         return _refused_redirect(url, status, answer_headers)
-    return _relay(status, body, answer_headers)
+    return _relay(url, status, body, answer_headers)
 
 
 def _ask(remote_request: urllib.request.Request, timeout: float) -> tuple[int, Message, bytes]:
@@ -143,11 +143,32 @@ def _refused_redirect(url: str, status: int, headers: Message) -> HttpResponse:
     return _failure("The remote task service answered a redirect, which is not followed.")
 
 
-def _relay(status: int, body: bytes, headers: Message) -> HttpResponse:
-    response = HttpResponse(
-        body, status=status, content_type=headers.get("Content-Type", "application/json")
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
     )
-    for name in ("ETag", "Cache-Control"):
-        if headers.get(name):
-            response[name] = headers[name]
+
+
+def _relay(url: str, status: int, body: bytes, headers: Message) -> HttpResponse:
+    """The remote's answer for the browser: only JSON (or a bodiless 304), served as
+    ``application/json`` that the browser must not sniff, with the remote's validators."""
+    if status == 304:
+        response = HttpResponse(status=304)
+    elif _is_json(headers.get("Content-Type")):
+        response = HttpResponse(body, status=status, content_type="application/json")
+    else:
+        logger.warning(
+            "Remote OSIS Async API at %s answered %s with Content-Type %r, not JSON; the "
+            "browser gets a 502.",
+            url,
+            status,
+            headers.get("Content-Type"),
+        )
+        return _failure("The remote task service answered something that is not JSON.")
+    response["X-Content-Type-Options"] = "nosniff"
+    for name in ("ETag", "Cache-Control", "Retry-After"):
+        value = headers.get(name)
+        if value and _printable_ascii(value):
+            response[name] = value
     return response
