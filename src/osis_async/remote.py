@@ -10,6 +10,7 @@ as it is; the receiving side reads every value back with ``urllib.parse.unquote(
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import re
 import urllib.error
@@ -78,7 +79,7 @@ _opener = urllib.request.build_opener(_RefuseRedirects)
 
 def _failure(detail: str) -> HttpResponse:
     response = HttpResponse(
-        f'{{"detail": "{detail}"}}'.encode(), status=502, content_type="application/json"
+        json.dumps({"detail": detail}), status=502, content_type="application/json"
     )
     response["X-Content-Type-Options"] = "nosniff"
     return response
