@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.test import Client
 
@@ -25,10 +27,19 @@ def test_home_mounts_the_widget_as_the_seed_says(user_client: Client) -> None:
 def test_unknown_job_is_refused_naming_the_allowed_ones(user_client: Client) -> None:
     response = user_client.post("/start/", {"job": "rm -rf"})
     assert response.status_code == 400
-    assert (
-        "Unknown job 'rm -rf'; allowed: report, export, import, stuck." in response.content.decode()
+    assert "Unknown job 'rm -rf'; allowed: report, export, import, stuck." in html.unescape(
+        response.content.decode()
     )
 
 
 def test_login_page_names_the_demo_login() -> None:
     assert "demo / demo" in Client().get("/accounts/login/").content.decode()
+
+
+def test_an_unknown_job_is_echoed_escaped(user_client: Client) -> None:
+    response = user_client.post("/start/", {"job": "<script>alert(1)</script>"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "<script" not in body and "</script>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert html.unescape(body).startswith("Unknown job '<script>alert(1)</script>'; allowed:")

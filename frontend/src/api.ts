@@ -3,10 +3,31 @@ import type { PageValidators } from './validators'
 
 /** The server answered, but not with a usable task page. */
 export class FetchError extends Error {
-  constructor(readonly status: number | null, message: string) {
+  constructor(
+    /** The HTTP status (503 under a lock, 429 past a cap…). */
+    readonly status: number | null,
+    message: string,
+    /** Seconds the server asked to wait before asking again (`Retry-After`), if it did. */
+    readonly retryAfter: number | null = null,
+  ) {
     super(message)
     this.name = 'FetchError'
   }
+}
+
+/** Seconds a `Retry-After` value asks to wait: a number of seconds, or an HTTP date (which
+ * names its month: `Date.parse` alone would take "-5" for a year). */
+export function retryAfterSeconds(header: string | null, now: number = Date.now()): number | null {
+  const value = header?.trim() ?? ''
+  if (/^\d+$/.test(value)) return Number(value)
+  const date = /[a-z]{3}/i.test(value) ? Date.parse(value) : Number.NaN
+  return Number.isNaN(date) ? null : Math.max(0, (date - now) / 1000)
+}
+
+/** Cookies go to the page's own origin; to another one (a `data-url` that the API lets read
+ * with credentials, `OSIS_ASYNC_DOMAIN_LIST`) only when sent explicitly. */
+function credentialsFor(url: string): RequestCredentials {
+  return new URL(url).origin === location.origin ? 'same-origin' : 'include'
 }
 
 /** What one request to the list endpoint brought. */
@@ -84,7 +105,7 @@ export async function fetchTaskPage(
   const etag = validators?.etag(url)
   if (etag !== undefined) headers['If-None-Match'] = etag
   const response = await fetch(url, {
-    credentials: 'same-origin',
+    credentials: credentialsFor(url),
     // The widget keeps its own validators; the HTTP cache must neither answer nor add its own.
     cache: 'no-store',
     headers,
@@ -97,7 +118,8 @@ export async function fetchTaskPage(
     return { url, page: kept, stream }
   }
   if (!response.ok) {
-    throw new FetchError(response.status, `HTTP ${response.status}`)
+    const retryAfter = retryAfterSeconds(response.headers.get('Retry-After'))
+    throw new FetchError(response.status, `HTTP ${response.status}`, retryAfter)
   }
   const page = await readPage(response)
   const newEtag = response.headers.get('ETag')

@@ -1,5 +1,5 @@
 import { ref, shallowRef } from 'vue'
-import { fetchTaskPage, type PageAnswer } from './api'
+import { FetchError, fetchTaskPage, type PageAnswer } from './api'
 import { followStream, streamSupported, type StreamSubscription } from './taskStream'
 import { isActive, type Task } from './types'
 import { PageValidators } from './validators'
@@ -10,6 +10,9 @@ export const ACTIVE_DELAY = 5
 /** First retry delay after a failure, doubled at each further failure up to BACKOFF_MAX. */
 export const BACKOFF_BASE = 5
 export const BACKOFF_MAX = 300
+/** Longest wait a `Retry-After` may impose, in seconds: a server's mistake must not stop the
+ * widget for days. */
+export const RETRY_AFTER_MAX = 3600
 /** Largest page asked for when a refresh re-reads everything already shown. */
 export const REFRESH_CHUNK = 100
 
@@ -58,6 +61,8 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
   let controller: AbortController | null = null
   let timer: ReturnType<typeof setTimeout> | null = null
   let failures = 0
+  /** Time (ms) before which the server asked not to be asked again (`Retry-After`). */
+  let retryAt = 0
   let running = false
   let inFlight = false
   /** A change was announced while a request was in flight: refresh once it is answered. */
@@ -75,10 +80,23 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
   /** Seconds until the next poll; none while the stream is live: it announces every change, and
    * each (re)connection's `ready` refreshes, so an idle widget costs the server nothing. */
   function nextDelay(): number | null {
-    if (failures > 0) return Math.min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX)
+    if (failures > 0) return Math.max(Math.min(BACKOFF_BASE * 2 ** (failures - 1), BACKOFF_MAX), retryWait())
     if (stream?.subscription.live) return null
     const busy = pendingCount.value > 0 || tasks.value.some(isActive)
     return busy ? ACTIVE_DELAY : config.interval
+  }
+
+  /** Seconds left of the server's `Retry-After`. */
+  function retryWait(): number {
+    return Math.max(0, (retryAt - Date.now()) / 1000)
+  }
+
+  /** A failed request: back off, at least as long as the server asked (503, 429…). */
+  function noteFailure(error: unknown): void {
+    failures += 1
+    failed.value = true
+    const asked = error instanceof FetchError ? error.retryAfter : null
+    retryAt = asked === null ? 0 : Date.now() + Math.min(asked, RETRY_AFTER_MAX) * 1000
   }
 
   function schedule(): void {
@@ -141,6 +159,7 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
     pendingCount.value = page.pending_count
     hasMore.value = page.next !== null
     failures = 0
+    retryAt = 0
     failed.value = false
     updatedAt.value = Date.now()
     follow(offered)
@@ -193,10 +212,9 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
       if (!sameTasks(tasks.value, results)) tasks.value = results
       succeeded(last)
       if (finished.length > 0) onTransitions?.(finished)
-    } catch {
+    } catch (error) {
       if (!isCurrent(id)) return
-      failures += 1
-      failed.value = true
+      noteFailure(error)
     } finally {
       if (isCurrent(id)) {
         settled.value = true
@@ -217,11 +235,10 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
       const known = new Set(tasks.value.map((task) => task.uuid))
       tasks.value = [...tasks.value, ...answer.page.results.filter((task) => !known.has(task.uuid))]
       succeeded(answer)
-    } catch {
+    } catch (error) {
       if (!isCurrent(id)) return
       wanted = Math.max(config.limit, tasks.value.length)
-      failures += 1
-      failed.value = true
+      noteFailure(error)
     } finally {
       if (isCurrent(id)) finish()
     }
@@ -229,6 +246,8 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
 
   function onVisibilityChange(): void {
     if (document.hidden) clearTimer()
+    // Shown again while the server still asks to wait: the retry keeps its time.
+    else if (retryWait() > 0) schedule()
     else void refresh()
   }
 

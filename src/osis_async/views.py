@@ -5,7 +5,6 @@ from typing import Any, TypeVar
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from django.views.generic import DetailView
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
@@ -17,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from osis_async import remote
+from osis_async import cors, remote
 from osis_async.conf import get_settings
 from osis_async.events.stream import stream_available
 from osis_async.listing import list_etag, person_page, person_version
@@ -59,23 +58,10 @@ class TaskListView(APIView):
     def get_authenticators(self) -> list[BaseAuthentication]:
         return [cls() for cls in authentication_classes()]
 
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        allowed = get_settings().DOMAIN_LIST
-        if allowed:
-            patch_vary_headers(response, ["Origin"])
-            origin = request.headers.get("Origin")
-            if origin in allowed:
-                response["Access-Control-Allow-Origin"] = origin
-                response["Access-Control-Allow-Credentials"] = "true"
-                response["Access-Control-Allow-Headers"] = (
-                    "Accept, Accept-Language, Authorization, If-None-Match"
-                )
-                response["Access-Control-Expose-Headers"] = "ETag, Link"
-                response["Access-Control-Allow-Methods"] = "GET, OPTIONS"
-        return response
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The view, with CORS for ``OSIS_ASYNC_DOMAIN_LIST``: preflights answered first."""
+        return cors.allow_listed_origins(super().as_view(**initkwargs))
 
     @document_list
     def get(self, request: Request) -> Response | HttpResponse:
