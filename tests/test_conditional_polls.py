@@ -37,7 +37,8 @@ def test_unchanged_list_is_304_after_one_query(
     assert response.status_code == 304
     assert response.content == b""
     assert response["ETag"] == validator
-    own = [q["sql"] for q in captured.captured_queries if "osis_async_asynctask" in q["sql"]]
+    # The task table, or on PostgreSQL the version function reading it.
+    own = [q["sql"] for q in captured.captured_queries if "osis_async_" in q["sql"]]
     assert len(own) == 1, own
 
 

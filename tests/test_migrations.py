@@ -1,4 +1,5 @@
-"""Migration 0004 both ways: the person column's own index and PostgreSQL's page function."""
+"""Migrations 0004 and 0005 both ways: the person column's own index and PostgreSQL's list
+functions."""
 
 from __future__ import annotations
 
@@ -54,9 +55,39 @@ def test_0004_reverses_and_reapplies(back_to_0003: None, user: Any) -> None:
     assert person_only_indexes() == []
     if connection.vendor == "postgresql":
         assert page_function_exists()
+    call_command("migrate", "osis_async", verbosity=0)
     AsyncTask.objects.create(name="After", person=user)
     from osis_async.listing import person_page
 
     results, counts, _version = person_page(user, 0, 15)
     assert counts == {"count": 1, "pending_count": 1}
     assert '"name":"After"' in results.replace(" ", "")
+
+
+def function_arguments() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT proname, pg_get_function_identity_arguments(oid) FROM pg_proc "
+            "WHERE proname LIKE 'osis_async_person_%%'"
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.postgres
+def test_0005_reverses_to_the_0004_function_and_reapplies(user: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the list's functions are PostgreSQL's")
+    assert set(function_arguments()) == {"osis_async_person_page", "osis_async_person_version"}
+    try:
+        call_command("migrate", "osis_async", "0004", verbosity=0)
+        (arguments,) = function_arguments().values()
+        assert arguments.startswith("p_person ")
+        assert arguments.endswith(", p_running text[], p_limit bigint, p_offset bigint")
+    finally:
+        call_command("migrate", "osis_async", verbosity=0)
+    AsyncTask.objects.create(name="Again", person=user)
+    from osis_async.listing import person_page
+
+    results, counts, _version = person_page(user, 0, 15)
+    assert counts == {"count": 1, "pending_count": 1}
+    assert '"name":"Again"' in results.replace(" ", "")

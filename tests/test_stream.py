@@ -151,7 +151,7 @@ def test_polling_source_sees_changes_from_any_connection(
 ) -> None:
     task = make_task(person=user)
 
-    async def run() -> set[str]:
+    async def run() -> frozenset[str]:
         source = PollingSource(0.05)
         hub = Hub(source)
         changes = source.changes(hub)
@@ -161,7 +161,7 @@ def test_polling_source_sees_changes_from_any_connection(
         found = await asyncio.wait_for(first, 5)
         assert hub.source_ready.is_set()
         await changes.aclose()
-        return found
+        return found.persons
 
     assert async_to_sync(run)() == {str(user.pk)}
 
@@ -310,6 +310,10 @@ def test_changes_still_arrive_after_the_listening_connection_is_lost(
             )
             return [pid for (pid,) in cursor.fetchall()]
 
+    deadline = time.monotonic() + 10
+    while not listeners():
+        assert time.monotonic() < deadline, "the server never listened"
+        time.sleep(0.05)
     (listener,) = listeners()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", [listener])

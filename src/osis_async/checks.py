@@ -208,4 +208,39 @@ def check_stream(**kwargs: Any) -> list[CheckMessage]:
                     id="osis_async.E024",
                 )
             )
+    for name, high in (("STREAM_MAX_PER_PERSON", 1000), ("STREAM_MAX_PER_PROCESS", 1_000_000)):
+        value = getattr(conf, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            errors.append(
+                Error(
+                    f"OSIS_ASYNC_{name} {value!r} is not a whole number from 1 to {high:,}.",
+                    hint=f"Set OSIS_ASYNC_{name} to the streams allowed open at once (from 1 "
+                    f"to {high:,}).",
+                    id="osis_async.E025",
+                )
+            )
     return errors
+
+
+#: The longest wait ``OSIS_ASYNC_DB_TIMEOUT`` allows, in seconds.
+MAX_DB_TIMEOUT = 600
+
+
+@register()
+def check_db_timeout(**kwargs: Any) -> list[CheckMessage]:
+    value = get_settings().DB_TIMEOUT
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0.001 <= value <= MAX_DB_TIMEOUT
+    ):
+        return [
+            Error(
+                f"OSIS_ASYNC_DB_TIMEOUT {value!r} is not a number of seconds from 0.001 to "
+                f"{MAX_DB_TIMEOUT}.",
+                hint="Set OSIS_ASYNC_DB_TIMEOUT to how long the list and the streams may wait "
+                "for the task table (default 3).",
+                id="osis_async.E026",
+            )
+        ]
+    return []

@@ -53,6 +53,16 @@ class AsyncSettings:
     STREAM_KEEPALIVE: float = 50.0
     #: Seconds a stream lasts before the server ends it and the browser reconnects.
     STREAM_MAX_AGE: float = 6 * 3600.0
+    #: Streams one person may hold open in one server process; past it a 429 (the widget
+    #: polls instead).
+    STREAM_MAX_PER_PERSON: int = 10
+    #: Streams one server process holds open at most; past it a 429.
+    STREAM_MAX_PER_PROCESS: int = 10_000
+    #: Seconds the list, its conditional polls and the streams' database work wait for the
+    #: task table (a lock, a busy pool) before answering a 503 with ``Retry-After``.
+    DB_TIMEOUT: float = 3.0
+    #: The longest description, in characters.
+    MAX_DESCRIPTION_LENGTH: int = 2000
 
 
 def _read() -> AsyncSettings:

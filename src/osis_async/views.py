@@ -1,22 +1,26 @@
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import logging
+from typing import Any, TypeVar, cast
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import parse_etags
 from django.views.generic import DetailView
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from osis_async import cors, remote
+from osis_async.authentication import authentication_classes
+from osis_async.busy import bounded, busy_response
 from osis_async.conf import get_settings
 from osis_async.events.stream import stream_available
 from osis_async.listing import list_etag, person_page, person_version
@@ -25,15 +29,7 @@ from osis_async.pagination import Page
 from osis_async.persons import get_person
 from osis_async.schema import HAS_SPECTACULAR, document_list
 
-
-def authentication_classes() -> list[type[BaseAuthentication]]:
-    """The project's DRF authentication classes, with Django's session always among them."""
-    classes: list[type[BaseAuthentication]] = list(
-        api_settings.DEFAULT_AUTHENTICATION_CLASSES  # type: ignore[arg-type]
-    )
-    if not any(issubclass(cls, SessionAuthentication) for cls in classes):
-        classes.append(SessionAuthentication)
-    return classes
+logger = logging.getLogger(__name__)
 
 
 class JSONOnlyNegotiation(BaseContentNegotiation):
@@ -63,6 +59,13 @@ class TaskListView(APIView):
         """The view, with CORS for ``OSIS_ASYNC_DOMAIN_LIST``: preflights answered first."""
         return cors.allow_listed_origins(super().as_view(**initkwargs))
 
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DatabaseError):
+            # Reading the session or the user failed: the database is out of reach or full.
+            logger.warning("The task list could not authenticate its request.", exc_info=True)
+            return cast(Response, busy_response())  # any HttpResponse does for DRF
+        return super().handle_exception(exc)
+
     @document_list
     def get(self, request: Request) -> Response | HttpResponse:
         if get_settings().BASE_URL:
@@ -72,11 +75,15 @@ class TaskListView(APIView):
         if person is None:
             return Response(page.body(request, [], {"count": 0, "pending_count": 0}))
         validators = parse_etags(request.headers.get("If-None-Match", ""))
-        if validators:
-            etag = list_etag(person, person_version(person), page.limit, page.offset)
-            if "*" in validators or _weak(etag) in {_weak(v) for v in validators}:
-                return _with_validator(request, Response(status=304), etag)
-        results, counts, version = person_page(person, page.offset, page.limit)
+        try:
+            if validators:
+                etag = list_etag(person, person_version(person), page.limit, page.offset)
+                if "*" in validators or _weak(etag) in {_weak(v) for v in validators}:
+                    return _with_validator(request, Response(status=304), etag)
+            results, counts, version = person_page(person, page.offset, page.limit)
+        except DatabaseError:
+            logger.warning("The task list could not be read in time.", exc_info=True)
+            return busy_response()
         response = HttpResponse(
             page.render(request, results, counts), content_type="application/json"
         )
@@ -116,9 +123,17 @@ class TaskProgressView(DetailView):
         )
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_authenticated:
-            return HttpResponse(status=403)
-        return super().dispatch(request, *args, **kwargs)
+        try:
+            if not request.user.is_authenticated:
+                return HttpResponse(status=403)
+            with bounded():
+                response = super().dispatch(request, *args, **kwargs)
+                if isinstance(response, TemplateResponse):
+                    response.render()
+                return response
+        except DatabaseError:
+            logger.warning("A task's progress could not be read in time.", exc_info=True)
+            return busy_response()
 
 
 if HAS_SPECTACULAR:

@@ -1,7 +1,7 @@
 """Where a process learns that tasks changed, whichever process or machine changed them.
 
-Each source yields sets of keys: person ids as text, or ``"task:<uuid>"`` for a change known
-only by its task, or ``"*"`` for "anything may have changed".
+Each source yields ``Change``s, and calls ``hub.catch_up()`` each time it starts listening, so
+the streams look again at what may have changed while it was not.
 """
 
 from __future__ import annotations
@@ -11,27 +11,26 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Max
 
 from osis_async.conf import get_settings
+from osis_async.events.changes import CHANNEL, Change
 
 if TYPE_CHECKING:
     from osis_async.events.hub import Hub
 
 logger = logging.getLogger(__name__)
 
-#: The PostgreSQL channel the table's trigger notifies, and the Redis pub/sub channel.
-CHANNEL = "osis_async_tasks"
 SOURCES = ("auto", "postgres", "redis", "polling")
-TASK_PREFIX = "task:"
-LOGOUT_PREFIX = "logout:"
+#: Seconds a Redis subscription may stay silent before it is pinged, and waits for an answer.
+REDIS_PING_AFTER = 15.0
+REDIS_ANSWER_TIMEOUT = 5.0
 
 
 class ChangeSource(Protocol):
-    def changes(self, hub: Hub) -> AsyncIterator[set[str]]: ...
+    def changes(self, hub: Hub) -> AsyncIterator[Change]: ...
 
 
 class PostgresSource:
@@ -44,7 +43,7 @@ class PostgresSource:
     def __str__(self) -> str:
         return f"PostgreSQL LISTEN {CHANNEL}"
 
-    async def changes(self, hub: Hub) -> AsyncIterator[set[str]]:
+    async def changes(self, hub: Hub) -> AsyncIterator[Change]:
         import psycopg
 
         params = {
@@ -52,13 +51,14 @@ class PostgresSource:
             for key, value in connections[self.using].get_connection_params().items()
             if key not in ("cursor_factory", "context", "prepare_threshold")
         }
+        params.setdefault("connect_timeout", 10)
         async with await psycopg.AsyncConnection.connect(**params, autocommit=True) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
-            hub.source_ready.set()
+            hub.catch_up()
             # Woken by the socket alone: psycopg's notifies() also wakes ten times a second to
             # look for an interruption, which an idle server would pay in every process.
             async for payloads in _notifications(conn.pgconn):
-                yield payloads
+                yield Change.from_payloads(payloads)
 
 
 async def _notifications(pgconn: Any) -> AsyncIterator[set[str]]:
@@ -91,17 +91,23 @@ class RedisSource:
     def __str__(self) -> str:
         return f"Redis SUBSCRIBE {CHANNEL}"
 
-    async def changes(self, hub: Hub) -> AsyncIterator[set[str]]:
+    async def changes(self, hub: Hub) -> AsyncIterator[Change]:
         import redis.asyncio as redis
 
-        client = redis.from_url(self.url)
+        client = redis.from_url(self.url, socket_connect_timeout=REDIS_ANSWER_TIMEOUT)
         try:
             pubsub = client.pubsub()
-            await pubsub.subscribe(CHANNEL)
-            hub.source_ready.set()
-            async for message in pubsub.listen():
-                if message["type"] == "message":
-                    yield {message["data"].decode()}
+            await asyncio.wait_for(pubsub.subscribe(CHANNEL), REDIS_ANSWER_TIMEOUT)
+            hub.catch_up()
+            while True:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=REDIS_PING_AFTER
+                )
+                if message is None:
+                    # Silence: a Redis that stopped answering looks the same, so ask it.
+                    await asyncio.wait_for(pubsub.ping(), REDIS_ANSWER_TIMEOUT)
+                elif message["type"] == "message":
+                    yield Change.from_payloads([message["data"].decode()])
         finally:
             await client.aclose()
 
@@ -116,12 +122,12 @@ class PollingSource:
     def __str__(self) -> str:
         return f"polling every {self.interval}s"
 
-    async def changes(self, hub: Hub) -> AsyncIterator[set[str]]:
-        mark = await sync_to_async(_latest)()
-        hub.source_ready.set()
+    async def changes(self, hub: Hub) -> AsyncIterator[Change]:
+        mark = await hub.database.run(_latest)
+        hub.catch_up()
         while True:
             await asyncio.sleep(self.interval)
-            changed, mark = await sync_to_async(_changed_since)(mark)
+            changed, mark = await hub.database.run(_changed_since, mark)
             if changed:
                 yield changed
 
@@ -129,31 +135,24 @@ class PollingSource:
 def _latest() -> tuple[Any, int]:
     from osis_async.models.task import AsyncTask
 
-    try:
-        found = AsyncTask.objects.aggregate(latest=Max("updated_at"))["latest"]
-        return found, AsyncTask.objects.count()
-    finally:
-        close_old_connections()
+    found = AsyncTask.objects.aggregate(latest=Max("updated_at"))["latest"]
+    return found, AsyncTask.objects.count()
 
 
-def _changed_since(mark: tuple[Any, int]) -> tuple[set[str], tuple[Any, int]]:
+def _changed_since(mark: tuple[Any, int]) -> tuple[Change, tuple[Any, int]]:
     from osis_async.models.task import AsyncTask
 
     latest, count = mark
-    try:
-        rows = AsyncTask.objects.order_by()
-        if latest is not None:
-            rows = rows.filter(updated_at__gt=latest)
-        found = list(rows.values_list("person_id", "updated_at"))
-        new_count = AsyncTask.objects.count()
-    finally:
-        close_old_connections()
-    changed = {str(person_id) for person_id, _ in found if person_id is not None}
+    rows = AsyncTask.objects.order_by()
+    if latest is not None:
+        rows = rows.filter(updated_at__gt=latest)
+    found = list(rows.values_list("person_id", "updated_at"))
+    new_count = AsyncTask.objects.count()
+    persons = frozenset(str(person_id) for person_id, _ in found if person_id is not None)
     if found:
         latest = max(updated for _, updated in found)
-    if new_count < count:
-        changed.add("*")  # a deletion: its person is no longer there to read
-    return changed, (latest, new_count)
+    # A deletion: its person is no longer there to read.
+    return Change(persons=persons, everyone=new_count < count), (latest, new_count)
 
 
 def source_name() -> str:
