@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
@@ -89,7 +90,10 @@ def whole_number_error(name: str, value: object) -> str | None:
     """Why ``value`` cannot be ``OSIS_ASYNC_<name>`` (a ``WHOLE_RANGES`` setting), or None."""
     low, high, unit = WHOLE_RANGES[name]
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        return f"{PREFIX}{name} {value!r} is not a whole number of {unit} from {low} to {high:,}."
+        return (
+            f"{PREFIX}{name} {reprlib.repr(value)} is not a whole number of {unit} from {low} to "
+            f"{high:,}."
+        )
     return None
 
 
@@ -102,7 +106,10 @@ def seconds_error(name: str, value: object, high: float) -> str | None:
         or (isinstance(value, float) and not math.isfinite(value))
         or not 0 < value <= high
     ):
-        return f"{PREFIX}{name} {value!r} is not a number of seconds above 0 and at most {high:g}."
+        return (
+            f"{PREFIX}{name} {reprlib.repr(value)} is not a number of seconds above 0 and at most "
+            f"{high:g}."
+        )
     return None
 
 
