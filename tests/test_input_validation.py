@@ -182,6 +182,28 @@ def test_without_use_tz_an_aware_datetime_is_stored_as_local_time(user: Any) -> 
     assert snapshot(task)["started_at"] == timezone.make_naive(NOW)
 
 
+def test_an_offset_with_a_fraction_of_a_second_is_stored_as_its_moment(user: Any) -> None:
+    # Python allows such an offset; PostgreSQL cannot read it: the moment is sent in UTC.
+    odd = datetime.timezone(datetime.timedelta(hours=1, microseconds=1))
+    started = datetime.datetime(2026, 3, 1, 13, 0, tzinfo=odd)
+    task = AsyncTask.objects.create(name="n", person=user, started_at=started)
+    assert snapshot(task)["started_at"] == started
+    update_task(task.uuid, state=TaskState.DONE, completed_at=started)
+    assert snapshot(task)["completed_at"] == started
+
+
+@override_settings(USE_TZ=False, TIME_ZONE="Europe/Brussels")
+def test_without_use_tz_a_local_time_that_does_not_exist_is_refused(user: Any) -> None:
+    skipped = datetime.datetime(2026, 3, 29, 2, 30)  # clocks go from 02:00 to 03:00
+    with pytest.raises(InvalidTaskUpdate, match="does not exist in Europe/Brussels"):
+        AsyncTask.objects.create(name="n", person=user, started_at=skipped)
+    task = AsyncTask.objects.create(name="n", person=user, started_at=skipped.replace(hour=3))
+    assert snapshot(task)["started_at"] == skipped.replace(hour=3)
+    twice = datetime.datetime(2026, 10, 25, 2, 30)  # happens twice: it exists
+    assert update_task(task.uuid, started_at=twice) is True
+    assert snapshot(task)["started_at"] == twice
+
+
 def test_save_of_an_existing_task_is_checked_too(task: AsyncTask) -> None:
     before = snapshot(task)
     task.progression = 300

@@ -149,8 +149,9 @@ def clean_time_to_live(value: object) -> int:
 
 
 def clean_datetime(field: str, value: object) -> datetime.datetime:
-    """An aware datetime while ``USE_TZ`` is on (naive refused); without it, a naive one, an
-    aware one being converted to the current time zone. Within ``DATETIME_MIN..DATETIME_MAX``."""
+    """An aware datetime while ``USE_TZ`` is on (naive refused), returned in UTC. Without it, a
+    naive one, in ``TIME_ZONE``, that exists there, or an aware one, converted to
+    ``TIME_ZONE``. Either way a moment from ``DATETIME_MIN`` to ``DATETIME_MAX``."""
     if not isinstance(value, datetime.datetime):
         raise InvalidTaskUpdate(
             f"{field} {shown(value)} is not a datetime; give a datetime.datetime such as "
@@ -162,20 +163,26 @@ def clean_datetime(field: str, value: object) -> datetime.datetime:
             f"{field} {shown(value)} is naive while USE_TZ is on; give an aware datetime such as "
             "django.utils.timezone.now()."
         )
-    if aware:
-        try:
-            in_range = DATETIME_MIN <= value.astimezone(datetime.timezone.utc) <= DATETIME_MAX
-        except (OverflowError, ValueError):
-            in_range = False
-    else:
-        in_range = DATETIME_MIN.replace(tzinfo=None) <= value <= DATETIME_MAX.replace(tzinfo=None)
+    zone = timezone.get_default_timezone()
+    try:
+        moment = (value if aware else value.replace(tzinfo=zone)).astimezone(datetime.timezone.utc)
+        in_range = DATETIME_MIN <= moment <= DATETIME_MAX
+    except (OverflowError, ValueError):
+        in_range = False
     if not in_range:
         raise InvalidTaskUpdate(
             f"{field} {shown(value)} is out of range; give a moment from "
             f"{DATETIME_MIN:%Y-%m-%d} to {DATETIME_MAX:%Y-%m-%d} (UTC)."
         )
-    if aware and not settings.USE_TZ:
-        return timezone.make_naive(value)
+    if aware:
+        # In UTC: PostgreSQL cannot read an offset with a fraction of a second.
+        return moment if settings.USE_TZ else timezone.make_naive(moment, zone)
+    if moment.astimezone(zone).replace(tzinfo=None) != value:
+        # PostgreSQL would store a time a daylight-saving change skips as another one.
+        raise InvalidTaskUpdate(
+            f"{field} {shown(value)} does not exist in {zone} (a daylight-saving change skips "
+            "it); give a local time that does."
+        )
     return value
 
 
