@@ -35,6 +35,7 @@ __all__ = [
     "PROGRESSION_MAX",
     "PROGRESSION_MIN",
     "TIME_TO_LIVE_MAX",
+    "check_order",
     "check_timestamps",
     "clean_datetime",
     "clean_description",
@@ -42,14 +43,16 @@ __all__ = [
     "clean_progression",
     "clean_state",
     "clean_time_to_live",
+    "clean_traceback",
     "clean_uuid",
+    "order_error",
     "shown",
     "validate_task",
 ]
 
-#: The timestamps accepted. From 1900 every time zone's offset is a whole number of seconds, and
-#: ``DATETIME_MAX`` plus the longest time to live still fits in a Python datetime, which the TTL
-#: sweep on SQLite computes.
+#: The moments accepted: far enough from Python's limits that no time zone conversion
+#: overflows, and ``DATETIME_MAX`` plus the longest time to live still fits in a Python datetime,
+#: which the TTL sweep computes on SQLite.
 DATETIME_MIN = datetime.datetime(1900, 1, 1, tzinfo=datetime.timezone.utc)
 DATETIME_MAX = datetime.datetime(5000, 1, 1, tzinfo=datetime.timezone.utc)
 
