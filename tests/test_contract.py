@@ -93,7 +93,13 @@ def test_default_ordering_is_newest_first(user: Any) -> None:
 
 def test_queryset_methods_named_for_intent(user: Any) -> None:
     for state in TaskState:
-        AsyncTask.objects.create(name=state.name, person=user, state=state)
+        AsyncTask.objects.create(
+            name=state.name,
+            person=user,
+            state=state,
+            started_at=now() if state == TaskState.PROCESSING else None,
+            completed_at=now() if state in TaskState.finished() else None,
+        )
     names = lambda queryset: sorted(queryset.values_list("name", flat=True))  # noqa: E731
     assert names(AsyncTask.objects.pending()) == ["PENDING", "PROCESSING"]
     assert names(AsyncTask.objects.processing()) == ["PROCESSING"]

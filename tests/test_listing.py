@@ -24,13 +24,15 @@ def tasks(user: Any, other_user: Any) -> None:
     rows = []
     for index in range(60):
         created = base - datetime.timedelta(seconds=rng.randint(0, 20))  # ties on purpose
+        state = rng.choice(TaskState.values)
         rows.append(
             AsyncTask(
                 name=f"t{index}",
                 person=user if index % 3 else other_user,
-                state=rng.choice(TaskState.values),
+                state=state,
                 progression=rng.randint(0, 100),
-                started_at=created if index % 2 else None,
+                started_at=created if index % 2 or state == TaskState.PROCESSING else None,
+                completed_at=created if state in TaskState.finished() else None,
             )
         )
     AsyncTask.objects.bulk_create(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from importlib.util import find_spec
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,7 +12,14 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.utils.module_loading import import_string
 
-from osis_async.conf import get_settings
+from osis_async.conf import (
+    PREFIX,
+    SECONDS_MAXIMA,
+    WHOLE_RANGES,
+    get_settings,
+    seconds_error,
+    whole_number_error,
+)
 
 
 @register(Tags.models)
@@ -83,6 +91,8 @@ def check_numbers(**kwargs: Any) -> list[CheckMessage]:
                     id="osis_async.E004",
                 )
             )
+        elif (message := whole_number_error(name, value)) is not None:
+            errors.append(Error(message, hint=_range_hint(name), id="osis_async.E011"))
     if not errors and conf.PAGE_SIZE > conf.MAX_PAGE_SIZE:
         errors.append(
             Error(
@@ -92,7 +102,27 @@ def check_numbers(**kwargs: Any) -> list[CheckMessage]:
                 id="osis_async.E005",
             )
         )
+    message = whole_number_error("MAX_DESCRIPTION_LENGTH", conf.MAX_DESCRIPTION_LENGTH)
+    if message is not None:
+        errors.append(
+            Error(message, hint=_range_hint("MAX_DESCRIPTION_LENGTH"), id="osis_async.E013")
+        )
+    for name, high in SECONDS_MAXIMA.items():
+        message = seconds_error(name, getattr(conf, name), high)
+        if message is not None:
+            errors.append(
+                Error(
+                    message,
+                    hint=f"Set {PREFIX}{name} to a number of seconds above 0 and at most {high:g}.",
+                    id="osis_async.E014",
+                )
+            )
     return errors
+
+
+def _range_hint(name: str) -> str:
+    low, high, unit = WHOLE_RANGES[name]
+    return f"Set {PREFIX}{name} to a whole number of {unit} from {low} to {high:,}."
 
 
 @register()
@@ -153,6 +183,9 @@ def check_retention(**kwargs: Any) -> list[CheckMessage]:
                 id="osis_async.E010",
             )
         ]
+    message = whole_number_error("RETENTION", value)
+    if message is not None:
+        return [Error(message, hint=_range_hint("RETENTION"), id="osis_async.E012")]
     return []
 
 
@@ -200,11 +233,16 @@ def check_stream(**kwargs: Any) -> list[CheckMessage]:
         )
     for name in ("POLL_INTERVAL", "STREAM_KEEPALIVE", "STREAM_MAX_AGE"):
         value = getattr(conf, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))
+            or value <= 0
+        ):
             errors.append(
                 Error(
                     f"OSIS_ASYNC_{name} {value!r} is not a positive number of seconds.",
-                    hint=f"Set OSIS_ASYNC_{name} to a number of seconds above 0.",
+                    hint=f"Set OSIS_ASYNC_{name} to a finite number of seconds above 0.",
                     id="osis_async.E024",
                 )
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import reprlib
 from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
@@ -11,6 +13,20 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 PREFIX = "OSIS_ASYNC_"
+
+#: What ``manage.py check`` allows for each whole-number setting: ``(lowest, highest, unit)``.
+WHOLE_RANGES: dict[str, tuple[int, int, str]] = {
+    "PAGE_SIZE": (1, 1_000, "tasks"),
+    "MAX_PAGE_SIZE": (1, 1_000, "tasks"),
+    "PENDING_TIMEOUT": (1, 52_560_000, "minutes"),  # a century
+    "RETENTION": (1, 36_500, "days"),  # a century
+    "MAX_DESCRIPTION_LENGTH": (1, 1_000_000, "characters"),
+}
+#: The longest each setting in seconds may be (all of them must be above 0).
+SECONDS_MAXIMA: dict[str, float] = {
+    "PROGRESS_INTERVAL": 3_600.0,
+    "REMOTE_TIMEOUT": 600.0,
+}
 
 
 @dataclass(frozen=True)
@@ -61,8 +77,9 @@ class AsyncSettings:
     #: Seconds the list, its conditional polls and the streams' database work wait for the
     #: task table (a lock, a busy pool) before answering a 503 with ``Retry-After``.
     DB_TIMEOUT: float = 3.0
-    #: The longest description, in characters.
-    MAX_DESCRIPTION_LENGTH: int = 2000
+    #: The longest task description accepted, in characters (``update_task``, ``save``,
+    #: ``progress.report``); the list endpoint shows no more of older, longer ones.
+    MAX_DESCRIPTION_LENGTH: int = 2_000
 
 
 def _read() -> AsyncSettings:
@@ -75,6 +92,43 @@ def _read() -> AsyncSettings:
     if "DOMAIN_LIST" in values:
         values["DOMAIN_LIST"] = tuple(values["DOMAIN_LIST"])
     return AsyncSettings(**values)
+
+
+def whole_number_error(name: str, value: object) -> str | None:
+    """Why ``value`` cannot be ``OSIS_ASYNC_<name>`` (a ``WHOLE_RANGES`` setting), or None."""
+    low, high, unit = WHOLE_RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return (
+            f"{PREFIX}{name} {reprlib.repr(value)} is not a whole number of {unit} from {low} to "
+            f"{high:,}."
+        )
+    return None
+
+
+def seconds_error(name: str, value: object, high: float) -> str | None:
+    """Why ``value`` cannot be ``OSIS_ASYNC_<name>``, a number of seconds above 0 and at most
+    ``high``, or None."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or not 0 < value <= high
+    ):
+        return (
+            f"{PREFIX}{name} {reprlib.repr(value)} is not a number of seconds above 0 and at most "
+            f"{high:g}."
+        )
+    return None
+
+
+def whole_setting(name: str) -> int:
+    """The value of ``OSIS_ASYNC_<name>`` (a ``WHOLE_RANGES`` setting); a ``ValueError`` saying
+    what is allowed when it is out of its range (what ``manage.py check`` reports)."""
+    value = getattr(get_settings(), name)
+    error = whole_number_error(name, value)
+    if error is not None:
+        raise ValueError(error)
+    return int(value)
 
 
 @cache

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from osis_async.conf import get_settings
+from osis_async.conf import WHOLE_RANGES, get_settings
 from osis_async.models.task import AsyncTask
 
 logger = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 10_000
 #: The longest pause allowed between two batches, in seconds.
 MAX_PAUSE = 60.0
-#: The longest retention ``--older-than`` takes, in days (a century).
-MAX_DAYS = 36_500
+#: The longest retention ``--older-than`` and ``OSIS_ASYNC_RETENTION`` take, in days (a century).
+MAX_DAYS = WHOLE_RANGES["RETENTION"][1]
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,14 @@ class Batch:
 
 
 def retention_days(days: int | None = None) -> int:
-    """``days``, or ``OSIS_ASYNC_RETENTION``; a ``ValueError`` unless a whole number >= 1."""
+    """``days``, or ``OSIS_ASYNC_RETENTION``; a ``ValueError`` unless a whole number from 1 to
+    ``MAX_DAYS``."""
     value = get_settings().RETENTION if days is None else days
+    source = "OSIS_ASYNC_RETENTION" if days is None else "the retention"
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        source = "OSIS_ASYNC_RETENTION" if days is None else "the retention"
         raise ValueError(f"{source} {value!r} is not a positive whole number of days.")
+    if value > MAX_DAYS:
+        raise ValueError(f"{source} {value!r} is more than {MAX_DAYS:,} days (a century).")
     return value
 
 

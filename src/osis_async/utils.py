@@ -8,15 +8,25 @@ import traceback as tb
 import uuid as uuid_module
 from typing import Any
 
-from django.conf import settings
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from osis_async.events import publish
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.models.enums.task import TaskState
-from osis_async.models.task import PROGRESSION_MAX, PROGRESSION_MIN, AsyncTask, touched
+from osis_async.models.task import PROGRESSION_MAX, AsyncTask, touched
+from osis_async.text import escape_unstorable
+from osis_async.validation import (
+    check_order,
+    clean_datetime,
+    clean_description,
+    clean_progression,
+    clean_state,
+    clean_uuid,
+    order_error,
+    shown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,103 +53,101 @@ def update_task(
     ``False``. Returns ``True`` when the task was updated. Raises ``InvalidTaskUpdate`` for a bad
     value and ``TaskNotFound`` for an unknown uuid, in both cases without writing anything.
     """
-    task_uuid = _clean_uuid(uuid)
+    task_uuid = clean_uuid(uuid)
     values: dict[str, Any] = {}
     if progression is not None:
-        values["progression"] = _clean_progression(progression)
+        values["progression"] = clean_progression(progression)
     if description is not None:
-        if not isinstance(description, str):
-            raise InvalidTaskUpdate(
-                f"description must be a str, got {type(description).__name__} {description!r}."
-            )
-        values["description"] = description
-    if started_at is not None:
-        values["started_at"] = _clean_datetime("started_at", started_at)
-    if completed_at is not None:
-        values["completed_at"] = _clean_datetime("completed_at", completed_at)
+        values["description"] = clean_description(description)
+    started = None if started_at is None else clean_datetime("started_at", started_at)
+    completed = None if completed_at is None else clean_datetime("completed_at", completed_at)
     if exception is not None:
         if not isinstance(exception, BaseException):
             raise InvalidTaskUpdate(
                 f"exception must be an exception instance, got {type(exception).__name__} "
-                f"{exception!r}."
+                f"{shown(exception)}."
             )
         values["traceback"] = format_exception(exception)
-    if state is not None:
-        new_state = clean_state(state)
+    new_state = None if state is None else clean_state(state)
+    if completed is not None and new_state not in TaskState.finished():
+        raise InvalidTaskUpdate(
+            f"completed_at {shown(completed)} is given without state DONE or ERROR; only a "
+            "finished task has one: give the state it finished in too."
+        )
+    check_order(started, completed)
+    if started is not None:
+        values["started_at"] = started
+    if completed is not None:
+        values["completed_at"] = completed
+    # What the row must hold for the timestamps to stay in order: a condition of the UPDATE, so
+    # the call stays one statement; only when it matches nothing is the row read to say why.
+    in_order = Q()
+    if new_state is not None:
         values["state"] = new_state
         now = timezone.now()
         if new_state == TaskState.PROCESSING:
             values.setdefault("started_at", Coalesce(F("started_at"), Value(now)))
         elif new_state in TaskState.finished():
-            values.setdefault("completed_at", now)
+            if completed is None:
+                # Never before the start, even when the clock that started it was ahead.
+                values["completed_at"] = (
+                    max(now, started)
+                    if started is not None
+                    else Greatest(
+                        Value(now, output_field=DateTimeField()),
+                        Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+                    )
+                )
             if new_state == TaskState.DONE:
                 values.setdefault("progression", PROGRESSION_MAX)
+    if completed is not None and started is None:
+        in_order &= Q(started_at__isnull=True) | Q(started_at__lte=completed)
+    if started is not None and "completed_at" not in values:
+        in_order &= Q(completed_at__isnull=True) | Q(completed_at__gte=started)
     if not values:
         return _exists_or_raise(task_uuid)
     values["updated_at"] = touched(timezone.now())
-    updated = AsyncTask.objects.filter(uuid=task_uuid).unfinished().update(**values)
-    if updated:
-        publish.task_changed(task_uuid)
-        return True
-    _exists_or_raise(task_uuid)
+    for _ in range(2):
+        updated = AsyncTask.objects.filter(in_order, uuid=task_uuid).unfinished().update(**values)
+        if updated:
+            publish.task_changed(task_uuid)
+            return True
+        if not _refused_why(task_uuid, started, completed):
+            break
+        # The row changed between the UPDATE and the read (and now allows it): once more.
     logger.info("Task %s is finished; update of %s ignored.", task_uuid, sorted(values))
     return False
 
 
 def format_exception(exception: BaseException) -> str:
-    """The traceback Python would print for ``exception``, chained causes included."""
-    return "".join(tb.format_exception(type(exception), exception, exception.__traceback__))
+    """The traceback Python would print for ``exception``, chained causes included; characters
+    the database cannot store (NUL, lone surrogates) are written as their escapes (``\\x00``)."""
+    text = "".join(tb.format_exception(type(exception), exception, exception.__traceback__))
+    return escape_unstorable(text)
 
 
-def clean_state(state: TaskState | str) -> TaskState:
-    if isinstance(state, TaskState):
-        return state
-    if isinstance(state, str) and state in TaskState.names:
-        return TaskState[state]
-    allowed = ", ".join(TaskState.names)
-    raise InvalidTaskUpdate(f"state {state!r} is not one of {allowed} (or a TaskState member).")
-
-
-def _clean_uuid(value: uuid_module.UUID | str) -> uuid_module.UUID:
-    if isinstance(value, uuid_module.UUID):
-        return value
-    try:
-        return uuid_module.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        raise InvalidTaskUpdate(
-            f"uuid {value!r} is not a UUID; give a uuid.UUID or its string form."
-        ) from None
-
-
-def _clean_progression(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTaskUpdate(
-            f"progression {value!r} is not an int; give a whole percentage from "
-            f"{PROGRESSION_MIN} to {PROGRESSION_MAX}."
-        )
-    if not PROGRESSION_MIN <= value <= PROGRESSION_MAX:
-        raise InvalidTaskUpdate(
-            f"progression {value!r} is out of range; give a whole percentage from "
-            f"{PROGRESSION_MIN} to {PROGRESSION_MAX}."
-        )
-    return value
-
-
-def _clean_datetime(field: str, value: object) -> datetime.datetime:
-    if not isinstance(value, datetime.datetime):
-        raise InvalidTaskUpdate(
-            f"{field} {value!r} is not a datetime; give a datetime.datetime such as "
-            "django.utils.timezone.now()."
-        )
-    aware = timezone.is_aware(value)
-    if settings.USE_TZ and not aware:
-        raise InvalidTaskUpdate(
-            f"{field} {value!r} is naive while USE_TZ is on; give an aware datetime such as "
-            "django.utils.timezone.now()."
-        )
-    if not settings.USE_TZ and aware:
-        return timezone.make_naive(value)
-    return value
+def _refused_why(
+    task_uuid: uuid_module.UUID,
+    started: datetime.datetime | None,
+    completed: datetime.datetime | None,
+) -> bool:
+    """The UPDATE matched no row: raise ``TaskNotFound`` or ``InvalidTaskUpdate`` if that is
+    why; False if the task is finished; True if the row allows the update now."""
+    row = (
+        AsyncTask.objects.filter(uuid=task_uuid)
+        .values_list("state", "started_at", "completed_at")
+        .first()
+    )
+    if row is None:
+        raise TaskNotFound(f"No task has uuid {task_uuid}.")
+    state, row_started, row_completed = row
+    if state in TaskState.finished():
+        return False
+    if completed is not None and started is None and row_started and completed < row_started:
+        raise order_error(row_started, completed)
+    if started is not None and row_completed is not None and row_completed < started:
+        raise order_error(started, row_completed)
+    return True
 
 
 def _exists_or_raise(task_uuid: uuid_module.UUID) -> bool:

@@ -70,6 +70,14 @@ def fail_at(self: Any, percent: int) -> None:
     raise BadRow(f"bad row at {percent}%")
 
 
+@tracked_celery.tracked_task(name="Bad bytes", description="Fails on a NUL byte.")
+@shared_task(bind=True)
+def fail_with_nul(self: Any) -> None:
+    _record(self)
+    tracked_celery.progress(self).report(25)
+    raise BadRow("row 7 holds \x00 and \ud800")
+
+
 @tracked_celery.tracked_task(name="Flaky", description="Fails, then works.")
 @shared_task(bind=True, max_retries=3)
 def flaky(self: Any, failures: int, countdown: float = 1.0, pause: float = 0.0) -> str:
@@ -164,6 +172,14 @@ def broken(key: str, percent: int) -> None:
     record(key)
     tracked_tasks.progress().report(percent)
     raise BadRow(f"bad row at {percent}%")
+
+
+@tracked_tasks.tracked_task(name="Bad bytes", description="Fails on a NUL byte.")
+@task()
+def broken_with_nul(key: str) -> None:
+    record(key)
+    tracked_tasks.progress().report(25)
+    raise BadRow("row 7 holds \x00 and \ud800")
 
 
 @tracked_tasks.tracked_task(name="With context")

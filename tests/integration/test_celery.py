@@ -93,6 +93,19 @@ def test_failure_records_the_traceback(
     assert len(celery_env.runs(task_uuid)) == 1
 
 
+def test_a_failure_whose_message_holds_a_nul_keeps_its_traceback(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.fail_with_nul.enqueue_for(person)
+
+    task = wait_state(celery_env, task_uuid, TaskState.ERROR, TaskState.DONE)
+    assert task.state == TaskState.ERROR
+    assert task.completed_at is not None
+    assert "BadRow: row 7 holds \\x00 and \\ud800" in task.traceback
+    assert "in fail_with_nul" in task.traceback
+    assert task.progression == 25
+
+
 def test_retry_then_success(
     celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
 ) -> None:

@@ -88,6 +88,19 @@ def test_immediate_failure_is_recorded_and_not_swallowed(
     assert result.errors[0].exception_class_path == "tests.integration.jobs.BadRow"
 
 
+def test_immediate_failure_whose_message_holds_a_nul_keeps_its_traceback(
+    person: object, run_log: Path
+) -> None:
+    task_uuid = jobs.broken_with_nul.enqueue_for(person, "nul-1")
+
+    task = AsyncTask.objects.get(uuid=task_uuid)
+    assert task.state == TaskState.ERROR
+    assert task.completed_at is not None
+    assert "BadRow: row 7 holds \\x00 and \\ud800" in task.traceback
+    assert "in broken_with_nul" in task.traceback
+    assert task.progression == 25
+
+
 def test_immediate_task_taking_context(person: object, run_log: Path) -> None:
     task_uuid = jobs.with_context.enqueue_for(person, "ctx-1")
 

@@ -9,7 +9,10 @@ interval is written once the interval has passed, even if the job reports nothin
 job's final write (``DONE`` or ``ERROR``) carries whatever is still pending. A job that reports
 a million times therefore writes at most one row update per whole percent and per interval.
 
-``report`` raises only for a wrong argument (a bug in the job), never because of the database.
+``report`` raises only for a wrong argument (a bug in the job), never because of the database:
+a ``done`` that is not a number, or a ``description`` that ``update_task`` would refuse
+(``InvalidTaskUpdate``: longer than ``OSIS_ASYNC_MAX_DESCRIPTION_LENGTH``, or holding a character
+the database cannot store). Nothing of that call is kept then.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import math
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
+
+from osis_async.validation import clean_description
 
 __all__ = ["TaskProgress", "current_progress", "percent_of"]
 
@@ -90,6 +95,13 @@ class TaskProgress:
         """Report ``done`` out of ``total`` (a percentage when ``total`` is left at 100) and,
         optionally, a new ``description``. Never waits for the database."""
         changes: dict[str, Any] | None = None
+        text: str | None = None
+        if description is not None:
+            text = description if type(description) is str else str(description)
+            if text == self._description:
+                text = None
+            else:
+                clean_description(text)  # before anything of this call is kept
         if done is not None:
             # The common case, whole numbers, inline: this runs in the job's tightest loop.
             if type(done) is int and type(total) is int and total > 0:
@@ -103,14 +115,12 @@ class TaskProgress:
             if percent != self._percent:
                 self._percent = percent
                 changes = {"progression": percent}
-        if description is not None:
-            text = description if type(description) is str else str(description)
-            if text != self._description:
-                self._description = text
-                if changes is None:
-                    changes = {"description": text}
-                else:
-                    changes["description"] = text
+        if text is not None:
+            self._description = text
+            if changes is None:
+                changes = {"description": text}
+            else:
+                changes["description"] = text
         if changes is not None and self._writer is not None:
             self._writer.note(changes)
 

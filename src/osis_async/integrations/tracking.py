@@ -33,20 +33,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.apps import apps
+from django.db import DataError, connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from osis_async.conf import get_settings
 from osis_async.events import publish
-from osis_async.exceptions import TaskNotFound
+from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.integrations.progress import TaskProgress
 from osis_async.models.enums.task import TaskState
-from osis_async.models.task import AsyncTask, touched
+from osis_async.models.task import NAME_MAX_LENGTH, AsyncTask, touched
+from osis_async.text import escape_unstorable, shorten
 from osis_async.utils import update_task
+from osis_async.validation import clean_description, clean_name, clean_time_to_live, shown
 
 logger = logging.getLogger("osis_async.integrations")
 
-NAME_MAX_LENGTH = AsyncTask._meta.get_field("name").max_length or 100
 #: How many times a final write (``DONE`` / ``ERROR``) is tried before giving up.
 FINAL_WRITE_ATTEMPTS = 4
 #: Seconds slept before the n-th retry of a final write: 0.2, 0.4, 0.8...
@@ -60,6 +63,12 @@ IDLE_RELEASE = 5.0
 CALL_TIMEOUT = 60.0
 #: Seconds an exiting process waits for the final writes it handed to the flusher.
 DRAIN_TIMEOUT = 30.0
+#: What a write keeps, in turn, when the values it carries are refused (by ``update_task`` or by
+#: the database): first all but the job's description, then the state change alone.
+FALLBACKS = (
+    frozenset({"state", "started_at", "exception", "progression"}),
+    frozenset({"state", "started_at", "exception"}),
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,10 @@ class TaskSpec:
     """What the user sees of a tracked task: its name, description and time to live (minutes).
 
     ``name`` and ``description`` may be lazy translations: they are turned into text when the
-    task is enqueued, in the language active then (the request's).
+    task is enqueued, in the language active then (the request's), and cut with "…" to what
+    fits (``NAME_MAX_LENGTH``, ``OSIS_ASYNC_MAX_DESCRIPTION_LENGTH``). Plain text is checked at
+    once (``InvalidTaskUpdate``): empty or too long a name, too long a description, characters
+    the database cannot store.
     """
 
     name: Any
@@ -79,14 +91,11 @@ class TaskSpec:
             raise TypeError(
                 f"time_to_live must be a whole number of minutes, got {self.time_to_live!r}."
             )
-        if self.time_to_live < 0:
-            raise ValueError(f"time_to_live must not be negative, got {self.time_to_live}.")
-        if isinstance(self.name, str) and not self.name.strip():
-            raise ValueError("name must not be empty: it is what the user sees.")
-        if isinstance(self.name, str) and len(self.name) > NAME_MAX_LENGTH:
-            raise ValueError(
-                f"name is {len(self.name)} characters long; at most {NAME_MAX_LENGTH} fit."
-            )
+        clean_time_to_live(self.time_to_live)
+        if isinstance(self.name, str):
+            clean_name(self.name)
+        if isinstance(self.description, str):
+            clean_description(self.description)
 
     def replace(
         self, *, name: Any = None, description: Any = None, time_to_live: int | None = None
@@ -101,11 +110,20 @@ class TaskSpec:
         return replace(self, **changes)
 
     def resolve(self) -> tuple[str, str]:
-        """``(name, description)`` as text, the name cut to what the column holds."""
-        name = str(self.name)
-        if len(name) > NAME_MAX_LENGTH:
-            name = name[: NAME_MAX_LENGTH - 1] + "…"
-        return name, str(self.description or "")
+        """``(name, description)`` as text, each cut to what is allowed."""
+        name = shorten(str(self.name), NAME_MAX_LENGTH)
+        description = shorten(str(self.description or ""), get_settings().MAX_DESCRIPTION_LENGTH)
+        return name, description
+
+
+def check_person(person: Any) -> None:
+    """``InvalidTaskUpdate`` unless ``person`` is a saved ``OSIS_ASYNC_PERSON_MODEL`` instance."""
+    model = apps.get_model(get_settings().PERSON_MODEL)
+    if not isinstance(person, model) or person.pk is None:
+        raise InvalidTaskUpdate(
+            f"person {shown(person)} is not a saved {model._meta.label}: enqueue_for needs the "
+            "person the task is shown to."
+        )
 
 
 def enqueue(
@@ -117,7 +135,10 @@ def enqueue(
     worker never looks for a row that is not there yet, and a rollback leaves neither row nor
     job. Outside one, it is sent at once. If sending fails the row becomes ``ERROR`` with the
     reason; the error is raised to the caller when sent at once, logged when sent on commit.
+    ``InvalidTaskUpdate`` (nothing written, nothing sent) for a ``person`` that is not a saved
+    instance of the person model.
     """
+    check_person(person)
     name, description = spec.resolve()
     task = AsyncTask.objects.create(
         name=name, description=description, person=person, time_to_live=spec.time_to_live
@@ -142,9 +163,19 @@ def enqueue(
 
 def error_summary(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    if len(text) > ERROR_SUMMARY_LENGTH:
-        text = text[: ERROR_SUMMARY_LENGTH - 1] + "…"
-    return text
+    return shorten(escape_unstorable(text), ERROR_SUMMARY_LENGTH)
+
+
+def with_note(base: str, note: str) -> str:
+    """``base (note)``, ``base`` cut so the whole fits in ``OSIS_ASYNC_MAX_DESCRIPTION_LENGTH``."""
+    limit = get_settings().MAX_DESCRIPTION_LENGTH
+    note = escape_unstorable(note)
+    if not base:
+        return shorten(note, limit)
+    room = limit - len(note) - len(" ()")
+    if room < 1:
+        return shorten(note, limit)
+    return f"{shorten(escape_unstorable(base), room)} ({note})"
 
 
 def attempt_description(base: str, attempt: int, max_attempts: int | None) -> str:
@@ -155,7 +186,7 @@ def attempt_description(base: str, attempt: int, max_attempts: int | None) -> st
         }
     else:
         note = gettext("attempt %(attempt)d") % {"attempt": attempt}
-    return f"{base} ({note})" if base else note
+    return with_note(base, note)
 
 
 def retry_description(base: str, attempt: int, error: BaseException) -> str:
@@ -163,7 +194,7 @@ def retry_description(base: str, attempt: int, error: BaseException) -> str:
         "attempt": attempt,
         "error": error_summary(error),
     }
-    return f"{base} ({note})" if base else note
+    return with_note(base, note)
 
 
 class Tracker:
@@ -376,29 +407,63 @@ class Tracker:
         self._writing = True
         self._lock.release()
         try:
-            written = self._write(values, final=final)
+            written, refused = self._write(values, final=final)
         finally:
             self._lock.acquire()
             self._writing = False
             self._lock.notify_all()
         self._next_write = self.clock() + self.interval
+        for key in refused:  # never tried again: they would block every later write
+            if key in self._pending and self._pending[key] == values[key]:
+                del self._pending[key]
         if written:
             for key, value in values.items():
+                if key in refused:
+                    continue
                 if key in self._pending and self._pending[key] == value:
                     del self._pending[key]
                 if key in ("progression", "description"):
                     self._written[key] = value
         return written
 
-    def _write(self, values: dict[str, Any], *, final: bool) -> bool:
+    def _write(self, values: dict[str, Any], *, final: bool) -> tuple[bool, frozenset[str]]:
+        """Write ``values``; if a value is refused, write what they carry without it (the
+        ``FALLBACKS``), so one bad value never blocks a state change. Returns whether it wrote,
+        and the keys left out."""
+        refused: frozenset[str] = frozenset()
+        nothing_left = False
+
         def write() -> bool:
-            return update_task(self.uuid, **values)
+            nonlocal refused, nothing_left
+            alias = router.db_for_write(AsyncTask)
+            trying = values
+            fallbacks = iter(FALLBACKS)
+            while True:
+                try:
+                    with _savepoint_if_in_transaction(alias):
+                        return update_task(self.uuid, **trying)
+                except (InvalidTaskUpdate, DataError) as error:
+                    smaller = _without_more(trying, fallbacks)
+                    if smaller is None:
+                        raise
+                    refused = frozenset(values) - frozenset(smaller)
+                    logger.warning(
+                        "Task %s refused %s (%s); writing %s without them.",
+                        self.uuid,
+                        ", ".join(sorted(refused)),
+                        error,
+                        ", ".join(sorted(smaller)) or "nothing",
+                    )
+                    if not smaller:
+                        nothing_left = True
+                        return True
+                    trying = smaller
 
         what = str(values.get("state", "progress"))
         written = self._guarded(write, final=final, what=what, stop_if_unchanged=True)
-        if written:
+        if written and not nothing_left:
             self.writes += 1
-        return written
+        return written, refused
 
     def _guarded(
         self,
@@ -433,6 +498,15 @@ class Tracker:
                 logger.warning("Task %s no longer exists; its tracking stops.", self.uuid)
                 self._active = False
                 return False
+            except (InvalidTaskUpdate, DataError):
+                # A value refused: trying it again would be refused again.
+                logger.error(
+                    "Could not record %s of task %s: a value was refused.",
+                    what,
+                    self.uuid,
+                    exc_info=True,
+                )
+                return False
             except Exception:
                 logger.warning(
                     "Could not record %s of task %s (try %d of %d); the job goes on.",
@@ -457,6 +531,17 @@ class Tracker:
                 "Gave up recording %s of task %s after %d tries.", what, self.uuid, attempts
             )
         return False
+
+
+def _without_more(
+    values: dict[str, Any], fallbacks: Iterator[frozenset[str]]
+) -> dict[str, Any] | None:
+    """``values`` reduced to the next of ``fallbacks`` that leaves something out, or None."""
+    for keep in fallbacks:
+        kept = {key: value for key, value in values.items() if key in keep}
+        if len(kept) < len(values):
+            return kept
+    return None
 
 
 class _Call:

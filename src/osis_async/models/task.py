@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import NotSupportedError, models
@@ -9,13 +10,17 @@ from django.db.models import Count, ExpressionWrapper, F, Q
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext_lazy as _
 
-from osis_async.conf import get_settings
+from osis_async.conf import get_settings, whole_setting
 from osis_async.models.enums.task import TaskState
+from osis_async.text import escape_unstorable
 
 MINUTE = datetime.timedelta(minutes=1)
 
+NAME_MAX_LENGTH = 100
 PROGRESSION_MIN = 0
 PROGRESSION_MAX = 100
+#: The largest ``time_to_live`` (minutes): PostgreSQL's ``integer``.
+TIME_TO_LIVE_MAX = 2_147_483_647
 
 #: What the TTL sweep writes into ``traceback`` of a task it gives up on.
 TTL_EXPIRED_MESSAGE = "Expired: the task did not finish within its time to live."
@@ -83,12 +88,13 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         """Running tasks the TTL sweep gives up on at ``now``.
 
         A ``PROCESSING`` task expires once ``started_at + time_to_live`` minutes is past; a
-        ``PENDING`` task once it has waited ``OSIS_ASYNC_PENDING_TIMEOUT`` minutes to start.
+        ``PENDING`` task once it has waited ``OSIS_ASYNC_PENDING_TIMEOUT`` minutes to start (a
+        ``ValueError`` if that setting is out of its range: ``manage.py check`` reports it).
         """
         deadline = ExpressionWrapper(
             F("started_at") + Minutes("time_to_live"), output_field=models.DateTimeField()
         )
-        pending_deadline = now - get_settings().PENDING_TIMEOUT * MINUTE
+        pending_deadline = now - whole_setting("PENDING_TIMEOUT") * MINUTE
         return self.alias(deadline=deadline).filter(
             Q(state=TaskState.PROCESSING, started_at__isnull=False, deadline__lt=now)
             | Q(state=TaskState.PENDING, created_at__lt=pending_deadline)
@@ -133,6 +139,7 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
 
         ``message`` goes into ``traceback`` where the task has none yet.
         """
+        message = escape_unstorable(message)
         return self._published(
             self.unfinished().update(
                 state=TaskState.ERROR,
@@ -146,6 +153,16 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
             )
         )
 
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        """``QuerySet.bulk_create``, each task checked as ``save()`` checks it, before any is
+        written."""
+        from osis_async.validation import validate_task
+
+        tasks = list(objs)
+        for task in tasks:
+            validate_task(task)
+        return super().bulk_create(tasks, *args, **kwargs)
+
     @staticmethod
     def _published(count: int) -> int:
         """Tell the streams of a bulk change (PostgreSQL's trigger already has)."""
@@ -158,7 +175,7 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
 
 class AsyncTask(models.Model):
     uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=NAME_MAX_LENGTH)
     description = models.TextField(_("description"), blank=True, default="")
     state = models.CharField(
         _("state"), max_length=10, choices=TaskState.choices, default=TaskState.PENDING
@@ -221,6 +238,14 @@ class AsyncTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.state})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, once the values pass ``osis_async.validation`` (``InvalidTaskUpdate`` if not,
+        nothing written), the same on every database."""
+        from osis_async.validation import validate_task
+
+        validate_task(self, kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
 
     @property
     def is_finished(self) -> bool:

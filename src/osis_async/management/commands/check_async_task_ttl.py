@@ -3,9 +3,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from osis_async.conf import whole_setting
 from osis_async.models.task import AsyncTask
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, dry_run: bool = False, verbosity: int = 1, **options: Any) -> None:
+        try:
+            whole_setting("PENDING_TIMEOUT")
+        except ValueError as error:
+            raise CommandError(f"{error} Fix the setting (see manage.py check).") from error
         now = timezone.now()
         if dry_run:
             expired = AsyncTask.objects.expired(now)
