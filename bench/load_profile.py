@@ -546,7 +546,7 @@ def server(mode: Mode, config: Config, port: int) -> Iterator[subprocess.Popen[b
         "LOAD_STREAM_KEEPALIVE": str(config.scaled(REAL_KEEPALIVE)),
         "LOAD_STREAM_MAX_AGE": str(config.scaled(REAL_MAX_AGE)),
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
-        "LOAD_DB_POOL": "1" if mode.server == "uvicorn" and config.asgi_pool else "0",
+        "DEMO_DB_POOL": "1" if mode.server == "uvicorn" and config.asgi_pool else "0",
     }
     log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
