@@ -5,7 +5,8 @@ divides by its time compression factor: ``LOAD_STREAM_KEEPALIVE`` (50 s in real 
 ``LOAD_STREAM_MAX_AGE`` (21,600 s). ``DEMO_DB_POOL=1`` replaces the demo's persistent connections
 (``CONN_MAX_AGE = 60``) by psycopg's connection pool, the demo's ``DATABASE_POOL`` (its web
 process under uvicorn uses it); ``LOAD_POOL_MAX_SIZE`` and ``LOAD_POOL_TIMEOUT`` change its
-``max_size`` and ``timeout`` for an experiment.
+``max_size`` and ``timeout`` for an experiment; ``LOAD_CONN_MAX_AGE`` sets ``CONN_MAX_AGE``
+without the pool.
 """
 
 import os
@@ -23,6 +24,8 @@ if _pool:
         _pool["min_size"] = min(_pool["min_size"], _pool["max_size"])
     if "LOAD_POOL_TIMEOUT" in os.environ:
         _pool["timeout"] = float(os.environ["LOAD_POOL_TIMEOUT"])
+elif "LOAD_CONN_MAX_AGE" in os.environ:
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ["LOAD_CONN_MAX_AGE"])
 
 LOGGING = {
     "version": 1,

@@ -27,15 +27,33 @@ CORES = os.cpu_count() or 1
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def database_url(database: str) -> str:
-    return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+def database_url(database: str, user: str = PG_USER) -> str:
+    return f"postgres://{user}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def ensure_role(name: str, connection_limit: int) -> None:
+    """A login role ``name`` (no superuser) that may hold ``connection_limit`` connections."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
+    ) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(
+                sql.Identifier(name), sql.Literal(connection_limit)
+            )
+        )
 
 
 # --- The database ------------------------------------------------------------------------------
 
 
-def seed(database: str, people: int, prefix: str = "widget") -> list[str]:
-    """A fresh ``database``: per person one user, one session and 20 finished tasks.
+def seed(database: str, people: int, prefix: str = "widget", owner: str = PG_USER) -> list[str]:
+    """A fresh ``database`` owned by ``owner``, who migrates and fills it: per person one user,
+    one session and 20 finished tasks.
 
     Returns the session keys, one per person, in the users' order. Leaves Django set up in this
     process with ``SETTINGS`` on that database (its connection closed).
@@ -46,10 +64,10 @@ def seed(database: str, people: int, prefix: str = "widget") -> list[str]:
         host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
     ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{database}"')
+        conn.execute(f'CREATE DATABASE "{database}" OWNER "{owner}"')
 
     os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
-    os.environ["DEMO_DATABASE_URL"] = database_url(database)
+    os.environ["DEMO_DATABASE_URL"] = database_url(database, owner)
     sys.path[:0] = [str(ROOT), str(ROOT / "src")]
     import django
 
@@ -131,12 +149,13 @@ def raise_fd_limit() -> int:
     return soft
 
 
-def server_env(database: str, **extra: str) -> dict[str, str]:
-    """The environment of a server of the demo on ``database`` with ``SETTINGS``."""
+def server_env(database: str, user: str = PG_USER, **extra: str) -> dict[str, str]:
+    """The environment of a server of the demo on ``database`` with ``SETTINGS``, connecting
+    as ``user``."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "DEMO_DATABASE_URL": database_url(database),
+        "DEMO_DATABASE_URL": database_url(database, user),
         "DEMO_DEBUG": "0",
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
         **extra,
