@@ -37,34 +37,45 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import json
 import os
-import resource
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+if str(Path(__file__).resolve().parent.parent) not in sys.path:  # run as bench/load_profile.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.loadkit import (  # noqa: E402
+    CORES,
+    TASKS_PER_PERSON,
+    VENV_BIN,
+    Backends,
+    CpuMeter,
+    client_cpu,
+    free_port,
+    machine_busy_ticks,
+    postmaster_pid,
+    quantile,
+    raise_fd_limit,
+    seed,
+    serve,
+    server_env,
+    server_tree_meter,
+    tree,
+)
+
 DATABASE = os.environ.get("LOAD_DATABASE", "osis_async_load")
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-DATABASE_URL = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{DATABASE}"
-SETTINGS = "bench.load_settings"
 
 LIST_PATH = "/osis_async/tasks/?limit=15"
 STREAM_PATH = "/osis_async/tasks/stream/"
-TASKS_PER_PERSON = 20
 
 # The real widget's periods, in seconds (frontend/src/mount.ts, taskStream.ts; conf.py).
 REAL_INTERVAL = 300.0  # data-interval default: no task pending or processing
@@ -73,8 +84,6 @@ REAL_MAX_AGE = 21600.0  # OSIS_ASYNC_STREAM_MAX_AGE
 REAL_RECONNECT_AFTER_END = 2.0  # RECONNECT_AFTER_END, after the server's ``reconnect``
 REAL_RECONNECT_BASE, REAL_RECONNECT_MAX = 1.0, 60.0  # back-off after a failed stream
 
-CORES = os.cpu_count() or 1
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SAMPLE_EVERY = 0.5  # seconds between two looks at the processes' CPU
 IDLE_SETTLE, IDLE_MEASURE = 3.0, 3.0  # seconds: the server alone, before the widgets
 SETTLE_TIMEOUT = 120.0  # seconds for every widget to get through its first load
@@ -152,203 +161,6 @@ class Config:
             )
         database = "psycopg pool (CONN_MAX_AGE=0)" if self.asgi_pool else "CONN_MAX_AGE=60"
         return f"uvicorn {self.uvicorn_workers} workers (1 per core), uvloop, httptools, {database}"
-
-
-# --- The database ------------------------------------------------------------------------------
-
-
-def seed(widgets: int) -> list[str]:
-    """A fresh database: per widget one user, one session and 20 finished tasks. Session keys."""
-    import psycopg
-
-    with psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-
-    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
-    os.environ["DEMO_DATABASE_URL"] = DATABASE_URL
-    sys.path[:0] = [str(ROOT), str(ROOT / "src")]
-    import django
-
-    django.setup()
-    from django.contrib.auth import (
-        BACKEND_SESSION_KEY,
-        HASH_SESSION_KEY,
-        SESSION_KEY,
-        get_user_model,
-    )
-    from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.contrib.sessions.models import Session
-    from django.core.management import call_command
-    from django.db import connection
-    from django.utils import timezone
-    from django.utils.crypto import get_random_string
-
-    call_command("migrate", verbosity=0)
-    User = get_user_model()
-    users = User.objects.bulk_create(
-        User(username=f"widget{i:05d}", password=make_password(None)) for i in range(widgets)
-    )
-    with connection.cursor() as cursor:
-        # Finished tasks only (4 DONE for 1 ERROR): an idle widget polls every data-interval.
-        cursor.execute(
-            """
-            INSERT INTO osis_async_asynctask
-                (uuid, name, description, state, person_id, progression, time_to_live,
-                 traceback, created_at, updated_at, started_at, completed_at)
-            SELECT md5(u.id || ':' || n)::uuid, 'Export ' || n, 'Students of year ' || (n %% 7),
-                   CASE WHEN n %% 5 = 0 THEN 'ERROR' ELSE 'DONE' END,
-                   u.id, 100, 5, '',
-                   now() - n * interval '1 hour', now() - n * interval '1 hour',
-                   now() - n * interval '1 hour', now() - n * interval '1 hour'
-            FROM auth_user AS u CROSS JOIN generate_series(1, %s) AS n
-            """,
-            [TASKS_PER_PERSON],
-        )
-        cursor.execute("ANALYZE")
-    store = SessionStore()
-    expires = timezone.now() + datetime.timedelta(days=1)
-    sessions = [
-        Session(
-            session_key=get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789"),
-            session_data=store.encode(
-                {
-                    SESSION_KEY: str(user.pk),
-                    BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
-                    HASH_SESSION_KEY: user.get_session_auth_hash(),
-                }
-            ),
-            expire_date=expires,
-        )
-        for user in users
-    ]
-    Session.objects.bulk_create(sessions)
-    connection.close()
-    return [session.session_key for session in sessions]
-
-
-# --- CPU accounting from /proc -----------------------------------------------------------------
-
-
-def _stat(pid: int) -> tuple[int, int] | None:
-    """``(own ticks, reaped children's ticks)`` of ``pid``, or ``None`` if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):
-                found.extend(int(child) for child in (task / "children").read_text().split())
-    return found
-
-
-def _tree(pid: int) -> Iterator[int]:
-    yield pid
-    for child in _children(pid):
-        yield from _tree(child)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-class CpuMeter:
-    """CPU seconds used by a changing set of processes between ``start()`` and ``stop()``.
-
-    Sampled every ``SAMPLE_EVERY`` seconds. With ``reaped``, the parent of every process that
-    can end, what ends is counted exactly: from the CPU time of the children the parent reaped.
-    Without it, a process that ends counts what it had used at its last sample.
-    """
-
-    def __init__(self, pids: Callable[[], list[int]], reaped: int | None = None) -> None:
-        self.pids = pids
-        self.reaped = reaped
-        self.first: dict[int, int] = {}
-        self.last: dict[int, int] = {}
-        self.reaped_first = 0
-
-    def start(self) -> None:
-        self.first.clear()
-        self.last.clear()
-        self.sample(baseline=True)
-        self.reaped_first = self._reaped()
-
-    def sample(self, baseline: bool = False) -> None:
-        for pid in self.pids():
-            found = _stat(pid)
-            if found is None:
-                continue
-            if baseline:
-                self.first[pid] = found[0]
-            self.first.setdefault(pid, 0)  # born in the window
-            self.last[pid] = found[0]
-
-    def stop(self) -> float:
-        alive = set(self.pids())
-        self.sample()
-        if self.reaped is None:
-            ticks = sum(self.last[pid] - self.first[pid] for pid in self.last)
-        else:
-            # What ended: its whole CPU time is in the parent's reaped total, less what it had
-            # used before the window.
-            ticks = sum(self.last[pid] - self.first[pid] for pid in self.last if pid in alive)
-            ticks += self._reaped() - self.reaped_first
-            ticks -= sum(self.first[pid] for pid in self.last if pid not in alive)
-        return ticks / CLK_TCK
-
-    def _reaped(self) -> int:
-        if self.reaped is None:
-            return 0
-        found = _stat(self.reaped)
-        return found[1] if found else 0
-
-
-def postmaster_pid() -> int:
-    import psycopg
-
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres") as conn:
-        row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    text = Path(f"/proc/{row[0]}/stat").read_text()
-    return int(text[text.rfind(")") + 2 :].split()[1])
-
-
-class Backends:
-    """The postmaster's children that serve ``DATABASE`` (by their process title)."""
-
-    def __init__(self, postmaster: int) -> None:
-        self.postmaster = postmaster
-        self.ours: set[int] = set()
-
-    def __call__(self) -> list[int]:
-        children = _children(self.postmaster)
-        for pid in children:
-            if pid not in self.ours and f" {DATABASE} " in _cmdline(pid):
-                self.ours.add(pid)
-        return [pid for pid in children if pid in self.ours]
-
-
-def machine_busy_ticks() -> tuple[int, int]:
-    values = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return sum(values) - values[3] - values[4], sum(values)
-
-
-def client_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- The widgets -------------------------------------------------------------------------------
@@ -527,47 +339,18 @@ class Result:
         return cpu / (config.widgets * self.seconds / 60 * config.compression) * 1000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def server(mode: Mode, config: Config, port: int) -> Iterator[subprocess.Popen[bytes]]:
     """The mode's server in a process group of its own, stopped (then killed) on the way out."""
     command = config.gunicorn(port) if mode.server == "gunicorn" else config.uvicorn(port)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "DEMO_DATABASE_URL": DATABASE_URL,
-        "DEMO_DEBUG": "0",
-        "LOAD_STREAM_KEEPALIVE": str(config.scaled(REAL_KEEPALIVE)),
-        "LOAD_STREAM_MAX_AGE": str(config.scaled(REAL_MAX_AGE)),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
-        "LOAD_DB_POOL": "1" if mode.server == "uvicorn" and config.asgi_pool else "0",
-    }
-    log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    env = server_env(
+        DATABASE,
+        LOAD_STREAM_KEEPALIVE=str(config.scaled(REAL_KEEPALIVE)),
+        LOAD_STREAM_MAX_AGE=str(config.scaled(REAL_MAX_AGE)),
+        DEMO_DB_POOL="1" if mode.server == "uvicorn" and config.asgi_pool else "0",
     )
-    try:
+    with serve(mode.server, command, env) as process:
         yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.seek(0)
-        output = log.read().decode(errors="replace").strip()
-        log.close()
-        if output:
-            print(f"  {mode.server} said:\n    " + "\n    ".join(output.splitlines()[-15:]))
 
 
 async def wait_ready(
@@ -611,7 +394,7 @@ async def run_mode(mode: Mode, config: Config, sessions: list[str], postmaster: 
         ) as client:
             await wait_ready(client, process, sessions[0], mode)
             await asyncio.sleep(IDLE_SETTLE)  # every worker booted
-            idle = CpuMeter(lambda: list(_tree(process.pid)), reaped=process.pid)
+            idle = server_tree_meter(process)
             idle.start()
             await asyncio.sleep(IDLE_MEASURE)
             idle_cpu = idle.stop() / IDLE_MEASURE
@@ -642,9 +425,9 @@ async def run_mode(mode: Mode, config: Config, sessions: list[str], postmaster: 
                 settled_after = time.monotonic() - begun
                 await asyncio.sleep(config.warmup)
                 meters = {
-                    "server": CpuMeter(lambda: list(_tree(process.pid)), reaped=process.pid),
-                    "postgres": CpuMeter(Backends(postmaster)),
-                    "postgres_all": CpuMeter(lambda: list(_tree(postmaster)), reaped=postmaster),
+                    "server": server_tree_meter(process),
+                    "postgres": CpuMeter(Backends(postmaster, DATABASE)),
+                    "postgres_all": CpuMeter(lambda: list(tree(postmaster)), reaped=postmaster),
                 }
                 for meter in meters.values():
                     meter.start()
@@ -717,13 +500,6 @@ async def run_all(modes: list[Mode], config: Config, sessions: list[str]) -> lis
 # --- The report --------------------------------------------------------------------------------
 
 
-def _quantile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def report(results: list[Result], config: Config) -> None:
     n, k = config.widgets, config.compression
     print()
@@ -762,10 +538,10 @@ def report(results: list[Result], config: Config) -> None:
         print(
             f"{result.mode.name:<12} {result.mode.server:<9}{answered / seconds:>7.1f}"
             f"{100 * stats.statuses[304] / max(answered, 1):>7.0f}"
-            f"{_quantile(stats.latencies, 0.5) * 1000:>8.1f}"
-            f"{_quantile(stats.latencies, 0.99) * 1000:>8.1f}"
+            f"{quantile(stats.latencies, 0.5) * 1000:>8.1f}"
+            f"{quantile(stats.latencies, 0.99) * 1000:>8.1f}"
             f"{len(stats.opens) / seconds:>8.2f}"
-            f"{_quantile(stats.opens, 0.5) * 1000:>9.1f}{_quantile(stats.opens, 0.99) * 1000:>9.1f}"
+            f"{quantile(stats.opens, 0.5) * 1000:>9.1f}{quantile(stats.opens, 0.99) * 1000:>9.1f}"
             f"{stats.keepalives / seconds:>7.0f}{result.errors:>7}"
             f"{result.per_thousand(config, result.server_cpu):>9.3f}"
             f"{result.per_thousand(config, result.postgres_cpu):>8.3f}"
@@ -856,8 +632,9 @@ def main() -> None:
             "the window holds a share of the streams' reconnections that is not N per max age"
         )
 
+    raise_fd_limit()
     print(f"seeding {DATABASE}: {config.widgets} users, sessions, {TASKS_PER_PERSON} tasks each")
-    sessions = seed(config.widgets)
+    sessions = seed(DATABASE, config.widgets)
     try:
         import uvloop
 

@@ -5,6 +5,9 @@ Environment variables (see docs/integrations.md):
 - ``DEMO_DATABASE_URL``: ``postgres://user:password@host:port/name`` runs on PostgreSQL.
 - ``DEMO_BROKER_URL``: ``amqp://guest:guest@127.0.0.1:5672//`` or ``redis://127.0.0.1:6379/0``
   runs the jobs with Celery on that broker instead of django.tasks' database queue.
+- ``DEMO_DB_POOL``: ``1`` takes PostgreSQL connections from psycopg's pool (``DATABASE_POOL``)
+  instead of keeping one per thread. ``demo/asgi.py`` sets it, so the web server under uvicorn
+  uses the pool and the worker processes keep their persistent connections.
 """
 
 import os
@@ -27,12 +30,22 @@ LANGUAGES = [("en", "English"), ("fr", "Français")]
 USE_I18N = True
 
 
-def _database(url: str) -> dict[str, object]:
-    """``postgres://user:password@host:port/name`` as a ``DATABASES`` entry."""
+#: psycopg's connection pool of one ASGI web process (docs/live-updates.md, "Deploying under
+#: ASGI"). Under ASGI every concurrent request to a sync view runs in a thread of its own, and
+#: without a pool each such thread opens a connection of its own: the pool bounds them at
+#: ``max_size`` per process. A request waits up to ``timeout`` seconds for one (then a 500), so
+#: ``timeout`` stays well above requests in flight / requests per second of one process.
+#: The server's connections: processes x (max_size + 1), the 1 being the stream's LISTEN.
+DATABASE_POOL = {"min_size": 2, "max_size": 8, "timeout": 30}
+
+
+def _database(url: str, pool: bool) -> dict[str, object]:
+    """``postgres://user:password@host:port/name`` as a ``DATABASES`` entry: psycopg's pool with
+    ``pool``, else one persistent connection per thread."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError(f"DEMO_DATABASE_URL must start with postgres://, got {url!r}.")
-    return {
+    database: dict[str, object] = {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.lstrip("/")) or "osis_async_demo",
         "USER": unquote(parts.username or ""),
@@ -42,11 +55,17 @@ def _database(url: str) -> dict[str, object]:
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
     }
+    if pool:
+        # Django refuses a pool with persistent connections.
+        database["CONN_MAX_AGE"] = 0
+        database["OPTIONS"] = {"pool": dict(DATABASE_POOL)}
+    return database
 
 
 DEMO_DATABASE_URL = os.environ.get("DEMO_DATABASE_URL", "")
+DEMO_DB_POOL = os.environ.get("DEMO_DB_POOL", "0") == "1"
 if DEMO_DATABASE_URL:
-    DATABASES = {"default": _database(DEMO_DATABASE_URL)}
+    DATABASES = {"default": _database(DEMO_DATABASE_URL, pool=DEMO_DB_POOL)}
 else:
     # The web server and the worker processes share this file: WAL lets them read while one
     # writes, IMMEDIATE transactions take the write lock up front (no upgrade deadlock), and
