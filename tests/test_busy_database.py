@@ -11,8 +11,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import DatabaseError, connection
-from django.test import Client, override_settings
+from django.test import AsyncClient, Client, override_settings
 
 from osis_async.models import AsyncTask
 
@@ -132,3 +133,23 @@ def test_the_progress_modal_answers_503_under_a_lock(
     response = client.get(url)
     assert response.status_code == 503
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.postgres
+@override_settings(OSIS_ASYNC_DB_TIMEOUT=0.5)
+def test_a_stream_opened_under_a_lock_gets_a_503_in_time(
+    table_lock: Callable[[], None], user: Any, make_task: Callable[..., AsyncTask]
+) -> None:
+    make_task(person=user)
+
+    async def run() -> Any:
+        client = AsyncClient()
+        await client.aforce_login(user)
+        await sync_to_async(table_lock)()
+        return await client.get("/osis_async/tasks/stream/")
+
+    started = time.monotonic()
+    response = async_to_sync(run)()
+    assert response.status_code == 503
+    assert response["Retry-After"] == "10"
+    assert time.monotonic() - started < 3.0

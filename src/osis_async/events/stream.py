@@ -8,6 +8,7 @@ its hub to wake it (``events.hub``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -173,8 +174,9 @@ class EventStream:
         """Send the events over ASGI until the stream ends or the client goes."""
         watcher = asyncio.get_running_loop().create_task(self._watch(receive))
         try:
-            async for event in self.events():
-                await send({"type": "http.response.body", "body": event, "more_body": True})
+            async with contextlib.aclosing(self.events()) as events:
+                async for event in events:
+                    await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             watcher.cancel()
@@ -182,8 +184,9 @@ class EventStream:
     async def in_django(self) -> AsyncIterator[bytes]:
         """The events for Django's own streaming response."""
         _give_back_request_thread()
-        async for event in self.events():
-            yield event
+        async with contextlib.aclosing(self.events()) as events:
+            async for event in events:
+                yield event
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
