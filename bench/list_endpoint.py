@@ -58,7 +58,9 @@ def populate(tasks: int, people: int) -> None:
             SELECT md5(n::text)::uuid, 'Export ' || n, 'Students of year ' || (n %% 7),
                    (ARRAY['PENDING','PROCESSING','DONE','ERROR'])[1 + n %% 4],
                    u.id, n %% 101, 5, '', now() - n * interval '1 second',
-                   now() - n * interval '1 second', NULL, NULL
+                   now() - n * interval '1 second',
+                   CASE WHEN n %% 4 > 0 THEN now() - n * interval '1 second' END,
+                   CASE WHEN n %% 4 > 1 THEN now() - n * interval '1 second' END
             FROM generate_series(1, %s) AS n
             JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM auth_user) AS u
               ON u.k = n %% %s
@@ -105,12 +107,13 @@ def query_plans() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'osis_async_person_page'")
         (source,) = cursor.fetchone()
-        page = source.split("RETURN QUERY", 1)[1].rsplit("END;", 1)[0].strip().rstrip(";")
+        page = source.split("RETURN QUERY", 1)[1].split("PERFORM", 1)[0].strip().rstrip(";")
         for name, value in (
             ("p_person", "%s"),
             ("p_running", "ARRAY['PENDING', 'PROCESSING']"),
             ("p_limit", "15"),
             ("p_offset", "0"),
+            ("p_description_max", "2000"),
         ):
             page = page.replace(name, value)
         for name, sql, params in (

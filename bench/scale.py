@@ -53,7 +53,8 @@ def grow(total: int) -> None:
             SELECT gen_random_uuid(), 'Export ' || k, 'Students of year ' || (k %% 7),
                    (ARRAY['DONE','ERROR','DONE','PROCESSING'])[1 + k %% 4],
                    u.id, k %% 101, 5, '', now() - k * interval '1 minute',
-                   now() - k * interval '1 minute', NULL, NULL
+                   now() - k * interval '1 minute', now() - k * interval '1 minute',
+                   CASE WHEN k %% 4 < 3 THEN now() - k * interval '1 minute' END
             FROM (SELECT id FROM auth_user ORDER BY id DESC LIMIT %s) AS u
             CROSS JOIN generate_series(1, %s) AS k
             """,

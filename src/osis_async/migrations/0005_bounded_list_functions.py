@@ -6,9 +6,9 @@
 #   503 instead of holding the request and its connection);
 # - osis_async_person_version, the conditional poll's validator, likewise.
 #
-# lock_timeout is set for the function's own statement and put back as it was before it
-# returns, so a site's transaction around the request keeps its own. Table and column names
-# come from the model as it stands in this migration.
+# lock_timeout is set for the function's own statement: the SET clause makes PostgreSQL put the
+# caller's value back when the function returns, so a site's transaction around the request
+# keeps its own. Table and column names come from the model as it stands in this migration.
 
 import importlib
 
@@ -26,9 +26,8 @@ CREATE FUNCTION osis_async_person_page(
 ) RETURNS TABLE (total bigint, pending bigint, latest timestamptz, results text)
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan
+SET lock_timeout = '3s'
 AS $$
-DECLARE
-    v_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     PERFORM set_config('lock_timeout', p_lock_timeout, true);
     RETURN QUERY
@@ -37,7 +36,8 @@ BEGIN
             'uuid', page.{uuid},
             'name', page.{name},
             'description', CASE
-                WHEN char_length(page.{description}) > p_description_max
+                WHEN octet_length(page.{description}) > p_description_max
+                     AND char_length(page.{description}) > p_description_max
                 THEN left(page.{description}, p_description_max - 1) || '…'
                 ELSE page.{description} END,
             'state', page.{state},
@@ -62,7 +62,6 @@ BEGIN
         FROM {table} AS t
         WHERE t.{person} = p_person
     ) AS counts;
-    PERFORM set_config('lock_timeout', v_lock_timeout, true);
 END;
 $$;
 """
@@ -72,14 +71,12 @@ CREATE FUNCTION osis_async_person_version(p_person {person_type}, p_lock_timeout
 RETURNS TABLE (total bigint, latest timestamptz)
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan
+SET lock_timeout = '3s'
 AS $$
-DECLARE
-    v_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     PERFORM set_config('lock_timeout', p_lock_timeout, true);
     RETURN QUERY
     SELECT COUNT(*), MAX(t.{updated_at}) FROM {table} AS t WHERE t.{person} = p_person;
-    PERFORM set_config('lock_timeout', v_lock_timeout, true);
 END;
 $$;
 """
