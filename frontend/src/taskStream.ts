@@ -1,3 +1,7 @@
+import { effectScope, shallowRef, watch, type Ref } from 'vue'
+import { delayAfter } from './backoff'
+import { useDocumentVisibility } from './composables/useDocumentVisibility'
+
 /** Seconds before the first reopening after a failed stream, doubled each time up to RECONNECT_MAX. */
 export const RECONNECT_BASE = 1
 export const RECONNECT_MAX = 60
@@ -14,7 +18,7 @@ export interface StreamListener {
 }
 
 export interface StreamSubscription {
-  /** Whether changes arrive through the stream right now. */
+  /** Whether changes arrive through the stream right now (reactive). */
   readonly live: boolean
   /** The list endpoint advertised the stream again: reopen it if the session had ended. */
   resume(): void
@@ -42,7 +46,8 @@ export function streamSupported(): boolean {
  */
 class SharedStream {
   readonly listeners = new Set<StreamListener>()
-  live = false
+  /** Open, and said `ready`. */
+  readonly live = shallowRef(false)
   private source: EventSource | null = null
   private timer: ReturnType<typeof setTimeout> | null = null
   private failures = 0
@@ -50,18 +55,26 @@ class SharedStream {
   /** The list's version the server last announced: a reopening that finds it unchanged needs
    * no refresh, which keeps the server's hourly reconnections cheap. */
   private version: string | null = null
+  /** Holds the visibility listener until `dispose()`: the stream outlives the viewer that
+   * opened it while others follow it. */
+  private readonly scope = effectScope(true)
+  private readonly visible: Readonly<Ref<boolean>>
 
   constructor(private readonly url: string) {
-    document.addEventListener('visibilitychange', this.onVisibilityChange)
+    this.visible = this.scope.run(() => {
+      const visible = useDocumentVisibility()
+      watch(visible, (shown) => this.onVisibilityChange(shown), { flush: 'sync' })
+      return visible
+    })!
   }
 
   open(): void {
-    if (this.source !== null || this.timer !== null || this.loggedOut || document.hidden) return
+    if (this.source !== null || this.timer !== null || this.loggedOut || !this.visible.value) return
     const source = new EventSource(this.url, { withCredentials: false })
     this.source = source
     source.addEventListener('ready', (event) => {
       this.failures = 0
-      this.live = true
+      this.live.value = true
       const version = versionOf(event)
       if (version === null || version !== this.version) {
         this.version = version
@@ -89,15 +102,14 @@ class SharedStream {
   }
 
   dispose(): void {
-    document.removeEventListener('visibilitychange', this.onVisibilityChange)
+    this.scope.stop()
     this.loggedOut = true
     this.close()
   }
 
   private reopenWithBackoff(): void {
-    const delay = Math.min(RECONNECT_BASE * 2 ** this.failures, RECONNECT_MAX)
     this.failures += 1
-    this.reopenAfter(delay)
+    this.reopenAfter(delayAfter(this.failures, RECONNECT_BASE, RECONNECT_MAX))
   }
 
   private reopenAfter(seconds: number): void {
@@ -113,8 +125,8 @@ class SharedStream {
     this.timer = null
     this.source?.close()
     this.source = null
-    if (this.live) {
-      this.live = false
+    if (this.live.value) {
+      this.live.value = false
       this.notify((listener) => listener.down())
     }
   }
@@ -123,12 +135,12 @@ class SharedStream {
     for (const listener of [...this.listeners]) call(listener)
   }
 
-  private readonly onVisibilityChange = (): void => {
-    if (document.hidden) {
-      this.close()
-    } else {
+  private onVisibilityChange(shown: boolean): void {
+    if (shown) {
       this.failures = 0
       this.open()
+    } else {
+      this.close()
     }
   }
 }
@@ -147,7 +159,7 @@ export function followStream(url: string, listener: StreamListener): StreamSubsc
   shared.open()
   return {
     get live() {
-      return shared.live && shared.listeners.has(listener)
+      return shared.live.value && shared.listeners.has(listener)
     },
     resume: () => shared.resume(),
     cancel() {
