@@ -1,0 +1,161 @@
+"""The fault suite (issue 9): real PostgreSQL, Redis, uvicorn and Celery workers, one fault per
+case, each on a database of its own; every case says how many trials it ran and asserts that
+nothing was lost.
+
+Run: ``OSIS_ASYNC_TEST_DB=postgres pytest -m broker tests/integration/test_faults.py -s`` (``-s``
+shows each case's count of trials and timings; a failing case says them in its assertion).
+
+Each case on its own database, with pytest-django: the case is a transactional test
+(``transactional_db``: no transaction around it, so what it writes is committed and seen by the
+servers and workers it starts, and its ``on_commit`` publishing runs at once). ``case_db``
+creates ``osis_async_fault_<case>_<pid>`` from a template migrated once per session, points the
+test process's ``default`` connection at it (the settings dict every thread's connection shares;
+the open connections are closed on the way in and out), and the servers and workers of the case
+get its name (``OSIS_ASYNC_TEST_DB_NAME``). At the end the connection goes back to
+pytest-django's test database, before ``transactional_db`` flushes that one, and the case's
+database is dropped ``WITH (FORCE)``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+
+from osis_async.listing import person_version, version_token
+from osis_async.models import AsyncTask
+from osis_async.utils import update_task
+from tests.integration import faults
+from tests.integration.faults import Trials, wait_until
+from tests.servers import STREAM, EventReader, session_cookie, uvicorn_server
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres]
+
+
+@pytest.fixture(scope="session")
+def fault_template(postgres_db: str) -> Iterator[str]:
+    name = faults.case_database_name("template")
+    faults.create_migrated(name)
+    yield name
+    faults.drop_database(name)
+
+
+@pytest.fixture
+def case_db(
+    request: pytest.FixtureRequest, transactional_db: None, fault_template: str
+) -> Iterator[str]:
+    name = faults.case_database_name(request.node.name.removeprefix("test_"))
+    faults.create_copy(name, fault_template)
+    try:
+        with faults.default_database(name):
+            yield name
+    finally:
+        faults.drop_database(name)
+
+
+@pytest.fixture
+def person(case_db: str) -> Any:
+    return get_user_model().objects.create_user(username=f"user-{uuid.uuid4().hex[:8]}")
+
+
+def list_version(person: Any) -> str:
+    return version_token(person_version(person))
+
+
+def wait_for_version(reader: EventReader, version: str, after: float, timeout: float) -> float:
+    """When the stream's ``changed`` event carrying ``version`` arrived."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for at, name, data in list(reader.events):
+            if name == "changed" and at >= after and data.get("version") == version:
+                return at
+        time.sleep(0.005)
+    raise AssertionError(
+        f"no 'changed' event with version {version} within {timeout} s; got "
+        f"{[(name, data) for _, name, data in reader.events[-5:]]}"
+    )
+
+
+# --- 1. the LISTEN connection terminated --------------------------------------------------------
+
+
+def test_listener_terminated(case_db: str, person: Any) -> None:
+    trials = Trials("listener terminated (PostgreSQL LISTEN)", within=1.0)
+    task = AsyncTask.objects.create(name="Task", person=person)
+    with uvicorn_server(case_db) as server:
+        reader = EventReader(server.base + STREAM, session_cookie(person))
+        reader.wait_for("ready")
+        killed: set[int] = set()
+        for trial in range(20):
+            try:
+                pid = wait_until(
+                    lambda: [p for p in faults.listeners(case_db) if p not in killed],
+                    timeout=10,
+                    what="the server to listen (again)",
+                )[0]
+            except AssertionError as error:
+                trials.failed(f"trial {trial + 1}: {error}")
+                break
+            faults.terminate([pid])
+            killed.add(pid)
+            before = time.monotonic()
+            update_task(task.uuid, progression=trial + 1)
+            expected = list_version(person)
+            try:
+                arrived = wait_for_version(reader, expected, before, timeout=10)
+            except AssertionError as error:
+                trials.failed(f"trial {trial + 1}: {error}")
+                continue
+            trials.measure(arrived - before, "the change")
+    trials.check(20)
+
+
+# --- 2. the Redis subscription killed ----------------------------------------------------------
+
+
+def test_redis_subscriber_killed(case_db: str, person: Any) -> None:
+    trials = Trials("listener terminated (Redis SUBSCRIBE)", within=1.0)
+    task = AsyncTask.objects.create(name="Task", person=person)
+    # Named, so this server's subscription is told from other runs' on the same Redis.
+    name = f"osis-fault-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    env = {
+        "OSIS_ASYNC_CHANGE_SOURCE": "redis",
+        "OSIS_ASYNC_REDIS_URL": faults.redis_url(client_name=name),
+    }
+    with (
+        override_settings(
+            OSIS_ASYNC_CHANGE_SOURCE="redis", OSIS_ASYNC_REDIS_URL=faults.redis_url()
+        ),
+        uvicorn_server(case_db, env=env) as server,
+    ):
+        reader = EventReader(server.base + STREAM, session_cookie(person))
+        reader.wait_for("ready")
+        killed: set[int] = set()
+        for trial in range(20):
+            try:
+                client_id = wait_until(
+                    lambda: [c for c in faults.redis_subscribers(name) if c not in killed],
+                    timeout=10,
+                    what="the server to subscribe (again)",
+                )[0]
+            except AssertionError as error:
+                trials.failed(f"trial {trial + 1}: {error}")
+                break
+            faults.kill_redis_clients([client_id])
+            killed.add(client_id)
+            before = time.monotonic()
+            update_task(task.uuid, progression=trial + 1)
+            expected = list_version(person)
+            try:
+                arrived = wait_for_version(reader, expected, before, timeout=10)
+            except AssertionError as error:
+                trials.failed(f"trial {trial + 1}: {error}")
+                continue
+            trials.measure(arrived - before, "the change")
+    trials.check(20)
