@@ -24,16 +24,18 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
+from osis_async.events import publish, sources
 from osis_async.listing import person_version, version_token
 from osis_async.models import AsyncTask
 from osis_async.utils import update_task
 from tests.integration import faults
 from tests.integration.faults import Trials, wait_until
-from tests.servers import STREAM, EventReader, session_cookie, uvicorn_server
+from tests.servers import LIST, STREAM, EventReader, session_cookie, uvicorn_server
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
@@ -159,3 +161,121 @@ def test_redis_subscriber_killed(case_db: str, person: Any) -> None:
                 continue
             trials.measure(arrived - before, "the change")
     trials.check(20)
+
+
+# --- 3. a hung Redis -----------------------------------------------------------------------------
+
+
+def test_hung_redis(case_db: str, person: Any) -> None:
+    writes = Trials("hung Redis: writes", within=0.1)
+    task = AsyncTask.objects.create(name="Task", person=person)
+    published = faults.FlakyRedis(hung=True)  # where this process publishes
+    subscribed = faults.FlakyRedis(hung=True)  # where server A subscribes
+    name = f"osis-fault-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    hung_name = f"{name}-hung"
+    try:
+        with (
+            uvicorn_server(
+                case_db,
+                env={
+                    "OSIS_ASYNC_CHANGE_SOURCE": "redis",
+                    "OSIS_ASYNC_REDIS_URL": subscribed.url(client_name=hung_name),
+                },
+            ) as hung_server,
+            uvicorn_server(
+                case_db,
+                env={
+                    "OSIS_ASYNC_CHANGE_SOURCE": "redis",
+                    "OSIS_ASYNC_REDIS_URL": faults.redis_url(client_name=name),
+                },
+            ) as server,
+            override_settings(
+                OSIS_ASYNC_CHANGE_SOURCE="redis", OSIS_ASYNC_REDIS_URL=published.url()
+            ),
+        ):
+            cookies = session_cookie(person)
+            # A server whose Redis hangs still opens streams and answers the list.
+            opened = time.monotonic()
+            stuck = EventReader(hung_server.base + STREAM, cookies)
+            ready = stuck.wait_for("ready", timeout=5)
+            assert ready - opened < 1.0, f"a stream opened in {ready - opened:.3f} s"
+            started = time.monotonic()
+            response = httpx.get(hung_server.base + LIST, cookies=cookies, timeout=5)
+            assert response.status_code == 200, response.text
+            assert time.monotonic() - started < 1.0
+            # The other server listens on the real Redis.
+            reader = EventReader(server.base + STREAM, cookies)
+            reader.wait_for("ready")
+            wait_until(lambda: faults.redis_subscribers(name), timeout=10, what="B to subscribe")
+
+            def write(i: int) -> None:
+                started = time.monotonic()
+                update_task(task.uuid, progression=i + 1)
+                writes.measure(time.monotonic() - started, "update_task")
+                started = time.monotonic()
+                AsyncTask.objects.create(name=f"Task {i}", person=person)
+                writes.measure(time.monotonic() - started, "create")
+
+            for i in range(25):
+                write(i)
+            assert not writes.failures, writes.report()
+            # The publisher gives up on the hung Redis after its timeout, and stops trying...
+            publisher = publish.publisher(published.url())
+            wait_until(
+                lambda: publisher._closed_until > time.monotonic(),
+                timeout=publish.REDIS_TIMEOUT * 4,
+                what="the publisher's circuit breaker to open",
+            )
+            tried = published.accepted
+            for i in range(25, 50):
+                write(i)
+            attempts = published.accepted
+            print(
+                f"hung Redis: {attempts} connection(s) to the hung Redis for 100 writes, "
+                f"{attempts - tried} while its circuit breaker was open"
+            )
+            assert tried >= 1 and attempts == tried, f"{attempts} connections for 100 writes"
+            writes.check(100)
+
+            # Redis answers again: what was published meanwhile was lost, and the publisher
+            # says "anything changed" once its pause is over, without waiting for a write.
+            published.answer()
+            expected = list_version(person)
+            answered = time.monotonic()
+            pause = max(0.0, publisher._closed_until - answered)
+            arrived = wait_for_version(reader, expected, answered, timeout=pause + 1.0)
+            print(
+                f"hung Redis: the missed changes reached the other server's stream "
+                f"{arrived - answered:.3f} s after Redis answered "
+                f"(the breaker's pause: {pause:.1f} s)"
+            )
+            # And a change is published again at once.
+            before = time.monotonic()
+            update_task(task.uuid, description="Redis answers")
+            arrived = wait_for_version(reader, list_version(person), before, timeout=1.0)
+            print(f"hung Redis: a change after it answered arrived in {arrived - before:.3f} s")
+
+            # The server whose own Redis hung catches up once it answers.
+            subscribed.answer()
+            answered = time.monotonic()
+            arrived = wait_for_version(
+                stuck, list_version(person), answered, timeout=sources.REDIS_ANSWER_TIMEOUT + 1.0
+            )
+            print(
+                f"hung Redis: the server subscribed to it caught up {arrived - answered:.3f} s "
+                "after it answered"
+            )
+            wait_until(
+                lambda: faults.redis_subscribers(hung_name),
+                timeout=sources.REDIS_ANSWER_TIMEOUT + 1.0,
+                what="the server whose Redis hung to subscribe",
+            )
+            before = time.monotonic()
+            update_task(task.uuid, description="both servers hear it")
+            version = list_version(person)
+            for stream in (stuck, reader):
+                arrived = wait_for_version(stream, version, before, timeout=1.0)
+                assert arrived - before < 1.0
+    finally:
+        published.close()
+        subscribed.close()
