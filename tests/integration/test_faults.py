@@ -18,10 +18,12 @@ database is dropped ``WITH (FORCE)``.
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -279,3 +281,119 @@ def test_hung_redis(case_db: str, person: Any) -> None:
     finally:
         published.close()
         subscribed.close()
+
+
+# --- 4. a lock on the task table ---------------------------------------------------------------
+
+DB_TIMEOUT = 1.0
+#: What a request under the lock may take beyond ``OSIS_ASYNC_DB_TIMEOUT``: its share of the
+#: server's Python (one process for all of them), on a machine running other tests.
+LOCK_MARGIN = 1.0
+
+
+def timed_request(
+    client: httpx.Client, path: str, headers: dict[str, str]
+) -> tuple[float, int, dict[str, str], bytes]:
+    """``(seconds, status, headers, body)``; of a stream, what it sent up to ``ready``."""
+    started = time.monotonic()
+    with client.stream("GET", path, headers=headers) as response:
+        body = b""
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            for chunk in response.iter_raw():
+                body += chunk
+                if b"event: ready" in body:
+                    break
+        else:
+            body = response.read()
+        return time.monotonic() - started, response.status_code, dict(response.headers), body
+
+
+def burst(
+    client: httpx.Client, kinds: list[tuple[str, str, dict[str, str]]], sample: Callable[[], int]
+) -> tuple[list[tuple[str, Any]], int]:
+    """The requests of ``kinds`` (``(kind, path, headers)``) all at once: each one's
+    ``timed_request`` (or what it raised), and the highest ``sample()`` meanwhile."""
+    peak = 0
+    with concurrent.futures.ThreadPoolExecutor(len(kinds)) as pool:
+        futures = [pool.submit(timed_request, client, path, headers) for _, path, headers in kinds]
+        while not all(future.done() for future in futures):
+            peak = max(peak, sample())
+            time.sleep(0.05)
+    outcomes: list[tuple[str, Any]] = []
+    for (kind, _, _), future in zip(kinds, futures, strict=True):
+        error = future.exception()
+        outcomes.append((kind, error if error is not None else future.result()))
+    return outcomes, peak
+
+
+def test_table_locked(case_db: str, person: Any) -> None:
+    locked = Trials("table lock: requests under the lock", within=DB_TIMEOUT + LOCK_MARGIN)
+    released = Trials("table lock: requests once released")
+    task = AsyncTask.objects.create(name="Task", person=person)
+    app_name = f"osis-fault-{os.getpid()}-server"
+    env = {"OSIS_ASYNC_DB_TIMEOUT": str(DB_TIMEOUT), "PGAPPNAME": app_name}
+
+    def server_connections() -> int:
+        return len(faults.backends(case_db, "application_name = %s", (app_name,)))
+
+    with (
+        uvicorn_server(case_db, env=env) as server,
+        faults.admin_connection(case_db) as holder,
+        httpx.Client(base_url=server.base, cookies=session_cookie(person), timeout=10) as client,
+    ):
+        etag = client.get(LIST).headers["ETag"]
+        reader = EventReader(server.base + STREAM, dict(client.cookies))
+        reader.wait_for("ready")
+        kinds = (
+            [("list", LIST, {})] * 8
+            + [("conditional", LIST, {"If-None-Match": etag})] * 8
+            + [("stream", STREAM, {})] * 4
+        )
+        holder.autocommit = False
+        holder.execute('LOCK TABLE "osis_async_asynctask" IN ACCESS EXCLUSIVE MODE')
+        try:
+            outcomes, peak = burst(client, kinds, server_connections)
+        finally:
+            holder.rollback()  # the lock goes
+        for kind, outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                locked.failed(f"{kind}: {outcome!r}")
+                continue
+            seconds, status, headers, body = outcome
+            if status != 503 or headers.get("retry-after") != "10" or not _detail(body):
+                locked.failed(
+                    f"{kind}: {status}, Retry-After {headers.get('retry-after')}, {body[:80]!r}"
+                )
+            else:
+                locked.measure(seconds, kind)
+        # A connection per request in flight (no pool), the streams' thread's and the LISTEN one.
+        print(f"table lock: at most {peak} connections of the server's for {len(kinds)} requests")
+        assert peak <= len(kinds) + 2, peak
+        locked.check(len(kinds))
+
+        # Released: every request answers again, and the open stream still hears changes.
+        outcomes, _ = burst(client, kinds, server_connections)
+        for kind, outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                released.failed(f"{kind}: {outcome!r}")
+                continue
+            _, status, _, body = outcome
+            wanted = {"list": 200, "conditional": 304, "stream": 200}[kind]
+            if status != wanted or (kind == "stream" and b"event: ready" not in body):
+                released.failed(f"{kind}: {status} {body[:80]!r}")
+            else:
+                released.passed()
+        before = time.monotonic()
+        update_task(task.uuid, progression=40)
+        arrived = wait_for_version(reader, list_version(person), before, timeout=1.0)
+        print(f"table lock: a change after it reached the open stream in {arrived - before:.3f} s")
+        released.check(len(kinds))
+        # The connections of the burst were given back.
+        wait_until(lambda: server_connections() <= 2, timeout=5, what="the connections to go")
+
+
+def _detail(body: bytes) -> str:
+    try:
+        return str(json.loads(body)["detail"])
+    except (ValueError, KeyError, TypeError):
+        return ""
