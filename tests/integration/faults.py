@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import socket
 import statistics
 import subprocess
@@ -171,39 +172,75 @@ def kill_redis_clients(ids: list[int]) -> None:
             client.client_kill_filter(_id=client_id)
 
 
-class FlakyRedis:
-    """A TCP endpoint for Redis clients: hung (it accepts connections, reads what it is sent
-    and never answers: a Redis stuck in a long command, a half-dead VM) or answering (each
-    connection is relayed to the real Redis). Counts the connections it accepted."""
+class ChannelWatch:
+    """This process's own subscription to the changes' Redis channel: to know a change was
+    published (the publisher sends from a thread of its own, after the write returned)."""
 
-    def __init__(self, *, hung: bool = True) -> None:
+    def __init__(self) -> None:
+        from osis_async.events.changes import CHANNEL
+
+        self._client = real_redis()
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(CHANNEL)
+
+    def wait_for(self, payload: str, timeout: float = 5) -> None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = self._pubsub.get_message(timeout=left)
+            if message is not None and message["data"].decode() == payload:
+                return
+        raise AssertionError(f"{payload!r} was not published within {timeout} s")
+
+    def close(self) -> None:
+        self._pubsub.close()
+        self._client.close()
+
+
+class FlakyProxy:
+    """A TCP endpoint in front of a server (``upstream``, ``(host, port)``): hung (it accepts
+    connections, reads what they send and never answers: a server stuck, a half-dead VM, a
+    network that drops every packet) or answering (each connection is relayed to the server).
+    Counts the connections it accepted."""
+
+    def __init__(self, upstream: tuple[str, int], *, hung: bool = True) -> None:
+        self.upstream = upstream
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self.hung = hung
         self.accepted = 0
         self._lock = threading.Lock()
+        self._spared = 0
+        self._held: list[_Held] = []
         self._open: list[socket.socket] = []
         self._closed = False
-        self._thread = threading.Thread(target=self._accept, name="flaky-redis", daemon=True)
+        self._thread = threading.Thread(target=self._accept, name="flaky-proxy", daemon=True)
         self._thread.start()
 
-    def url(self, client_name: str = "") -> str:
-        return redis_url(self.port, client_name)
+    def hang(self, *, after: int = 0) -> None:
+        """Answer no new connection from now on but the next ``after`` ones (those being
+        relayed go on)."""
+        with self._lock:
+            self.hung = True
+            self._spared = after
 
-    def answer(self) -> None:
-        """Relay to the real Redis from now on; the hung connections are closed, as a Redis
-        that comes back after hanging has lost them."""
+    def answer(self, *, resume: bool = False) -> None:
+        """Relay to the server from now on. The hung connections are closed, as a server
+        that comes back after hanging has lost them; or, ``resume``, relayed with what they
+        sent meanwhile, as from a server that was only slow to answer."""
         with self._lock:
             self.hung = False
-            hung, self._open = self._open, []
-        for sock in hung:
-            _close(sock)
+            held, self._held = self._held, []
+        for connection in held:
+            connection.release(resume)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            held, self._held = self._held, []
             sockets, self._open = self._open, []
         _close(self._listener)
+        for connection in held:
+            connection.release(False)
         for sock in sockets:
             _close(sock)
         self._thread.join(5)
@@ -219,31 +256,69 @@ class FlakyRedis:
                     _close(client)
                     return
                 self.accepted += 1
-                hung = self.hung
-                if hung:
-                    self._open.append(client)
-            if hung:
-                threading.Thread(target=_swallow, args=(client,), daemon=True).start()
-            else:
+                hung = self.hung and self._spared == 0
+                self._spared = max(0, self._spared - 1) if self.hung else 0
+                held = _Held(client, self._relay) if hung else None
+                if held is not None:
+                    self._held.append(held)
+            if held is None:
                 self._relay(client)
 
-    def _relay(self, client: socket.socket) -> None:
+    def _relay(self, client: socket.socket, sent: bytes = b"") -> None:
+        """Relay ``client`` to the server, ``sent`` (what it sent before) first."""
         try:
-            upstream = socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=5)
+            upstream = socket.create_connection(self.upstream, timeout=5)
+            upstream.settimeout(None)
+            upstream.sendall(sent)
         except OSError:
             _close(client)
             return
-        upstream.settimeout(None)
         with self._lock:
             self._open += [client, upstream]
         for source, target in ((client, upstream), (upstream, client)):
             threading.Thread(target=_pipe, args=(source, target), daemon=True).start()
 
 
-def _swallow(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while sock.recv(65536):
-            pass
+class FlakyRedis(FlakyProxy):
+    """A ``FlakyProxy`` in front of the real Redis."""
+
+    def __init__(self, *, hung: bool = True) -> None:
+        super().__init__((REDIS_HOST, REDIS_PORT), hung=hung)
+
+    def url(self, client_name: str = "") -> str:
+        return redis_url(self.port, client_name)
+
+
+class _Held:
+    """A connection that gets no answer: what it sends is kept until it is released, then it
+    is closed, or relayed with what it sent."""
+
+    def __init__(self, sock: socket.socket, relay: Callable[[socket.socket, bytes], None]):
+        self.sock = sock
+        self._relay = relay
+        self._sent = bytearray()
+        self._released = threading.Event()
+        self._resume = False
+        threading.Thread(target=self._hold, daemon=True).start()
+
+    def release(self, resume: bool) -> None:
+        self._resume = resume
+        self._released.set()
+
+    def _hold(self) -> None:
+        with contextlib.suppress(OSError):
+            while not self._released.is_set():
+                readable, _, _ = select.select([self.sock], [], [], 0.02)
+                if readable:
+                    data = self.sock.recv(65536)
+                    if not data:
+                        break  # the client gave up
+                    self._sent += data
+            else:
+                if self._resume:
+                    self._relay(self.sock, bytes(self._sent))
+                    return
+        _close(self.sock)
 
 
 def _pipe(source: socket.socket, target: socket.socket) -> None:
@@ -304,9 +379,16 @@ class Trials:
         return text
 
     def check(self, expected: int) -> None:
-        text = self.report()
-        print(text)
-        assert len(self.outcomes) == expected and not self.failures, text
+        check_trials((self, expected))
+
+
+def check_trials(*cases: tuple[Trials, int]) -> None:
+    """Print every report, then assert each ``(trials, expected)``: ``expected`` trials ran and
+    passed."""
+    for trials, _ in cases:
+        print(trials.report())
+    for trials, expected in cases:
+        assert len(trials.outcomes) == expected and not trials.failures, trials.report()
 
 
 def wait_until(

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import override_settings
 
 from osis_async.events import publish, sources
@@ -36,7 +37,7 @@ from osis_async.listing import person_version, version_token
 from osis_async.models import AsyncTask
 from osis_async.utils import update_task
 from tests.integration import faults
-from tests.integration.faults import Trials, wait_until
+from tests.integration.faults import Trials, check_trials, wait_until
 from tests.servers import LIST, STREAM, EventReader, session_cookie, uvicorn_server
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
@@ -86,83 +87,127 @@ def wait_for_version(reader: EventReader, version: str, after: float, timeout: f
     )
 
 
-# --- 1. the LISTEN connection terminated --------------------------------------------------------
+# --- 1 and 2. the listening connection terminated -------------------------------------------------
+
+#: The trials of each source: the change made at once after the kill; and the change made while
+#: the reconnection is held (a database or Redis slow to answer it) after the hub's look right
+#: after the failure, so that only its catch-up once listening again can tell the stream.
+AT_ONCE_TRIALS = 20
+HELD_TRIALS = 10
+#: Longer than the hub's look right after a failure takes (one indexed query).
+LOOK_DONE = 0.3
+
+
+def listener_trials(
+    source: str,
+    reader: EventReader,
+    person: Any,
+    listening: Callable[[], list[int]],
+    kill: Callable[[int], None],
+    proxy: faults.FlakyProxy,
+    *,
+    published: Callable[[AsyncTask], None] = lambda task: None,
+    before_failing: int = 0,
+) -> None:
+    """Kill the server's listening connection (``listening()`` its ids, ``kill(id)``) over and
+    over, change a task of ``person`` each time, and check ``reader``'s stream hears of it.
+
+    The server's connections go through ``proxy``; for the held trials it relays the next
+    ``before_failing`` connections (the client's own reconnections, before it gives up and the
+    hub opens the source again) and holds the following one. ``published(task)`` returns once
+    the change of ``task`` is on its way to the server."""
+    at_once = Trials(f"listener terminated ({source}), change at once", within=1.0)
+    held = Trials(f"listener terminated ({source}), change while reconnecting", within=1.0)
+    task = AsyncTask.objects.create(name="Task", person=person)
+    killed: set[int] = set()
+    for trial in range(AT_ONCE_TRIALS + HELD_TRIALS):
+        trials = at_once if trial < AT_ONCE_TRIALS else held
+        try:
+            listener = wait_until(
+                lambda: [i for i in listening() if i not in killed],
+                timeout=10,
+                what="the server to listen (again)",
+            )[0]
+        except AssertionError as error:
+            trials.failed(f"trial {trial + 1}: {error}")
+            break
+        if trials is held:
+            accepted = proxy.accepted + before_failing
+            proxy.hang(after=before_failing)
+        kill(listener)
+        killed.add(listener)
+        if trials is held:
+            wait_until(
+                lambda accepted=accepted: proxy.accepted > accepted,
+                timeout=5,
+                what="the server to reconnect",
+            )
+            time.sleep(LOOK_DONE)
+        before = time.monotonic()
+        update_task(task.uuid, progression=trial + 1)
+        expected = list_version(person)
+        if trials is held:
+            published(task)  # and lost to the server, which is not listening yet
+            proxy.answer(resume=True)
+        try:
+            arrived = wait_for_version(reader, expected, before, timeout=10)
+        except AssertionError as error:
+            trials.failed(f"trial {trial + 1}: {error}")
+            continue
+        trials.measure(arrived - before, "the change")
+    check_trials((at_once, AT_ONCE_TRIALS), (held, HELD_TRIALS))
 
 
 def test_listener_terminated(case_db: str, person: Any) -> None:
-    trials = Trials("listener terminated (PostgreSQL LISTEN)", within=1.0)
-    task = AsyncTask.objects.create(name="Task", person=person)
-    with uvicorn_server(case_db) as server:
-        reader = EventReader(server.base + STREAM, session_cookie(person))
-        reader.wait_for("ready")
-        killed: set[int] = set()
-        for trial in range(20):
-            try:
-                pid = wait_until(
-                    lambda: [p for p in faults.listeners(case_db) if p not in killed],
-                    timeout=10,
-                    what="the server to listen (again)",
-                )[0]
-            except AssertionError as error:
-                trials.failed(f"trial {trial + 1}: {error}")
-                break
-            faults.terminate([pid])
-            killed.add(pid)
-            before = time.monotonic()
-            update_task(task.uuid, progression=trial + 1)
-            expected = list_version(person)
-            try:
-                arrived = wait_for_version(reader, expected, before, timeout=10)
-            except AssertionError as error:
-                trials.failed(f"trial {trial + 1}: {error}")
-                continue
-            trials.measure(arrived - before, "the change")
-    trials.check(20)
-
-
-# --- 2. the Redis subscription killed ----------------------------------------------------------
+    database = connection.settings_dict
+    proxy = faults.FlakyProxy((database["HOST"], int(database["PORT"])), hung=False)
+    # The server's connections go through the proxy, which holds them when told.
+    env = {"PGHOST": "127.0.0.1", "PGPORT": str(proxy.port)}
+    try:
+        with uvicorn_server(case_db, env=env) as server:
+            reader = EventReader(server.base + STREAM, session_cookie(person))
+            reader.wait_for("ready")
+            listener_trials(
+                "PostgreSQL LISTEN",
+                reader,
+                person,
+                lambda: faults.listeners(case_db),
+                lambda pid: faults.terminate([pid]),
+                proxy,
+            )
+    finally:
+        proxy.close()
 
 
 def test_redis_subscriber_killed(case_db: str, person: Any) -> None:
-    trials = Trials("listener terminated (Redis SUBSCRIBE)", within=1.0)
-    task = AsyncTask.objects.create(name="Task", person=person)
+    proxy = faults.FlakyRedis(hung=False)
     # Named, so this server's subscription is told from other runs' on the same Redis.
     name = f"osis-fault-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    env = {
-        "OSIS_ASYNC_CHANGE_SOURCE": "redis",
-        "OSIS_ASYNC_REDIS_URL": faults.redis_url(client_name=name),
-    }
-    with (
-        override_settings(
-            OSIS_ASYNC_CHANGE_SOURCE="redis", OSIS_ASYNC_REDIS_URL=faults.redis_url()
-        ),
-        uvicorn_server(case_db, env=env) as server,
-    ):
-        reader = EventReader(server.base + STREAM, session_cookie(person))
-        reader.wait_for("ready")
-        killed: set[int] = set()
-        for trial in range(20):
-            try:
-                client_id = wait_until(
-                    lambda: [c for c in faults.redis_subscribers(name) if c not in killed],
-                    timeout=10,
-                    what="the server to subscribe (again)",
-                )[0]
-            except AssertionError as error:
-                trials.failed(f"trial {trial + 1}: {error}")
-                break
-            faults.kill_redis_clients([client_id])
-            killed.add(client_id)
-            before = time.monotonic()
-            update_task(task.uuid, progression=trial + 1)
-            expected = list_version(person)
-            try:
-                arrived = wait_for_version(reader, expected, before, timeout=10)
-            except AssertionError as error:
-                trials.failed(f"trial {trial + 1}: {error}")
-                continue
-            trials.measure(arrived - before, "the change")
-    trials.check(20)
+    env = {"OSIS_ASYNC_CHANGE_SOURCE": "redis", "OSIS_ASYNC_REDIS_URL": proxy.url(name)}
+    watch = faults.ChannelWatch()
+    try:
+        with (
+            override_settings(
+                OSIS_ASYNC_CHANGE_SOURCE="redis", OSIS_ASYNC_REDIS_URL=faults.redis_url()
+            ),
+            uvicorn_server(case_db, env=env) as server,
+        ):
+            reader = EventReader(server.base + STREAM, session_cookie(person))
+            reader.wait_for("ready")
+            listener_trials(
+                "Redis SUBSCRIBE",
+                reader,
+                person,
+                lambda: faults.redis_subscribers(name),
+                lambda client_id: faults.kill_redis_clients([client_id]),
+                proxy,
+                published=lambda task: watch.wait_for(f"task:{task.uuid}"),
+                # redis-py's pub/sub reconnects once (and subscribes again) before it raises.
+                before_failing=1,
+            )
+    finally:
+        watch.close()
+        proxy.close()
 
 
 # --- 3. a hung Redis -----------------------------------------------------------------------------
