@@ -19,6 +19,7 @@ database is dropped ``WITH (FORCE)``.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime
 import json
 import os
 import time
@@ -29,14 +30,24 @@ from typing import Any
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import connection
+from django.db.models import F
 from django.test import override_settings
 
 from osis_async.events import publish, sources
 from osis_async.listing import person_version, version_token
-from osis_async.models import AsyncTask
+from osis_async.models import AsyncTask, TaskState
+from osis_async.models.task import TTL_EXPIRED_MESSAGE
 from osis_async.utils import update_task
-from tests.integration import faults
+from tests.integration import faults, jobs
+from tests.integration.conftest import (
+    BROKER_URLS,
+    CeleryEnv,
+    WorkerProcess,
+    celery_environment,
+    reachable_broker,
+)
 from tests.integration.faults import Trials, check_trials, wait_until
 from tests.servers import LIST, STREAM, EventReader, session_cookie, uvicorn_server
 
@@ -442,3 +453,181 @@ def _detail(body: bytes) -> str:
         return str(json.loads(body)["detail"])
     except (ValueError, KeyError, TypeError):
         return ""
+
+
+# --- 5. a worker killed mid-job ----------------------------------------------------------------
+
+
+@pytest.fixture(params=["rabbitmq"])
+def celery_case(request: pytest.FixtureRequest, case_db: str, tmp_path: Any) -> Iterator[CeleryEnv]:
+    """Celery workers on the case's database (RabbitMQ unless the test says otherwise, with
+    ``@pytest.mark.parametrize("celery_case", [...], indirect=True)``); stopped at its end."""
+    with celery_environment(reachable_broker(request.param), case_db, tmp_path) as env:
+        yield env
+
+
+def worker_name(name: str) -> str:
+    """A name no other worker has: a worker's control queue (``<name>@<host>.celery.pidbox``)
+    is exclusive, and other runs on this machine and broker start workers too."""
+    return f"{name}-{uuid.uuid4().hex[:6]}"
+
+
+def row(task_uuid: uuid.UUID) -> AsyncTask:
+    return AsyncTask.objects.get(uuid=task_uuid)
+
+
+@pytest.mark.parametrize("celery_case", sorted(BROKER_URLS), indirect=True)
+def test_worker_killed_mid_job(celery_case: CeleryEnv, person: Any) -> None:
+    broker = celery_case.broker
+    swept = Trials(f"worker killed ({broker}): jobs swept to ERROR after their time to live")
+    finished = Trials(f"worker killed ({broker}): jobs of the next worker DONE")
+    survivor: WorkerProcess | None = None
+    for round_ in range(1, 3):
+        queue = f"{celery_case.queue}.doomed{round_}"
+        doomed = celery_case.start_worker(
+            worker_name(f"doomed{round_}"), concurrency=2, queue=queue
+        )
+        killed = [jobs.slow.apply_async_for(person, args=(30,), queue=queue) for _ in range(2)]
+        wait_until(
+            lambda killed=killed: all(
+                (task := row(u)).state == TaskState.PROCESSING and task.progression >= 5
+                for u in killed
+            ),
+            timeout=30,
+            what="the jobs to report progress",
+        )
+        doomed.kill()
+        at_kill = {u: row(u) for u in killed}
+        time.sleep(0.5)  # a dead worker writes nothing more: the rows stay as they were
+        for u in killed:
+            assert (row(u).state, row(u).progression) == (
+                TaskState.PROCESSING,
+                at_kill[u].progression,
+            )
+        # The sweep before their minute to live is over leaves them alone...
+        call_command("check_async_task_ttl", verbosity=0)
+        assert {row(u).state for u in killed} == {TaskState.PROCESSING}
+        # ...and marks them ERROR once it is (two minutes later, moved back not waited for).
+        AsyncTask.objects.filter(uuid__in=killed).update(
+            started_at=F("started_at") - datetime.timedelta(minutes=2)
+        )
+        call_command("check_async_task_ttl", verbosity=0)
+        for u in killed:
+            task = row(u)
+            if (
+                task.state == TaskState.ERROR
+                and task.traceback == TTL_EXPIRED_MESSAGE
+                and task.completed_at is not None
+                and task.progression == at_kill[u].progression
+            ):
+                swept.passed()
+            else:
+                swept.failed(f"{u}: {task.state} {task.progression} {task.traceback[:60]!r}")
+        # Another worker runs the next jobs to their end.
+        if survivor is None:
+            survivor = celery_case.start_worker(worker_name("survivor"), concurrency=2)
+        started = time.monotonic()
+        new = [jobs.count_to.enqueue_for(person, 10, step_seconds=0.02) for _ in range(2)]
+        for u in new:
+            try:
+                wait_until(lambda u=u: row(u).state == TaskState.DONE, timeout=30, what=f"{u} DONE")
+            except AssertionError as error:
+                finished.failed(str(error))
+            else:
+                finished.measure(time.monotonic() - started, "a job")
+    assert not AsyncTask.objects.filter(state=TaskState.PROCESSING).exists()
+    check_trials((swept, 4), (finished, 4))
+
+
+# --- 6. the app's connections terminated, as a database restart does ------------------------------
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["connection-per-request", "psycopg-pool"])
+def test_database_restart(celery_case: CeleryEnv, case_db: str, person: Any, pool: bool) -> None:
+    config = "psycopg's pool" if pool else "a connection per request"
+    answers = Trials(f"database restart ({config}): list requests answered")
+    arrivals = Trials(f"database restart ({config}): streams")
+    ended = Trials(f"database restart ({config}): tracked jobs DONE")
+    task = AsyncTask.objects.create(name="Task", person=person)
+    app_name = f"osis-fault-{os.getpid()}-server"
+    env = {"PGAPPNAME": app_name, "OSIS_ASYNC_TEST_DB_POOL": "1" if pool else "0"}
+    celery_case.start_worker(worker_name("w1"), concurrency=2)
+    with (
+        uvicorn_server(case_db, env=env) as server,
+        httpx.Client(base_url=server.base, cookies=session_cookie(person), timeout=10) as client,
+    ):
+        readers = [EventReader(server.base + STREAM, dict(client.cookies)) for _ in range(3)]
+        for reader in readers:
+            reader.wait_for("ready")
+        assert client.get(LIST).status_code == 200
+        running = [jobs.count_to.enqueue_for(person, 40, step_seconds=0.1) for _ in range(4)]
+        wait_until(
+            lambda: sum(row(u).progression > 0 for u in running) >= 2,
+            timeout=30,
+            what="two jobs to report progress",
+        )
+        # What a restart does to the app: every connection to its database goes, the LISTEN
+        # one, the streams' thread's, the pool's, the workers' and their tracking writer's.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (own,) = cursor.fetchone()
+        victims = [pid for pid in faults.backends(case_db) if pid != own]
+        servers = faults.backends(case_db, "application_name = %s", (app_name,))
+        faults.terminate(victims)
+        killed_at = time.monotonic()
+        print(
+            f"database restart ({config}): {len(victims)} backends terminated, "
+            f"{len(servers)} of them the server's"
+        )
+
+        # The list: a few 503s at most, never a 500 nor a hang, then 200s.
+        statuses: list[int] = []
+        while time.monotonic() - killed_at < 10 and statuses[-5:] != [200] * 5:
+            response = client.get(LIST)
+            statuses.append(response.status_code)
+            if response.status_code != 200 and (
+                response.status_code not in (502, 503) or not _detail(response.content)
+            ):
+                answers.failed(f"{response.status_code} {response.content[:100]!r}")
+            else:
+                answers.passed()
+        print(f"database restart ({config}): the list answered {statuses}")
+        assert statuses[-5:] == [200] * 5, statuses
+        assert sum(status != 200 for status in statuses) <= 4, statuses
+
+        # New streams open (a 503 at most first, for a connection found dead).
+        openings = []
+        while len(openings) < 3 and openings[-1:] != [200]:
+            _, status, _, body = timed_request(client, STREAM, {})
+            openings.append(status)
+            assert (status == 200 and b"event: ready" in body) or (
+                status == 503 and _detail(body)
+            ), (status, body[:100])
+        assert openings[-1] == 200, openings
+        print(f"database restart ({config}): new streams answered {openings}")
+
+        # The open streams keep going and hear the next change.
+        before = time.monotonic()
+        update_task(task.uuid, progression=60)
+        version = list_version(person)
+        for reader in readers:
+            try:
+                arrived = wait_for_version(reader, version, before, timeout=5)
+            except AssertionError as error:
+                arrivals.failed(str(error))
+            else:
+                arrivals.measure(arrived - before, "the change")
+        # The running jobs still end DONE: the tracking writes are retried.
+        for u in running:
+            try:
+                wait_until(lambda u=u: row(u).state == TaskState.DONE, timeout=30, what=f"{u} DONE")
+            except AssertionError as error:
+                ended.failed(f"{error}: {row(u).state} {row(u).progression}")
+            else:
+                ended.measure(time.monotonic() - killed_at, "a job")
+        # The workers' tracking writes did meet the dead connections, and tried again.
+        failed_writes = sum(w.log().count("Could not record") for w in celery_case.workers)
+        print(f"database restart ({config}): {failed_writes} tracking writes failed and retried")
+        assert failed_writes >= 1, celery_case.logs()
+        check_trials((answers, len(statuses)), (arrivals, len(readers)), (ended, len(running)))
+        assert not AsyncTask.objects.exclude(state=TaskState.DONE).exclude(uuid=task.uuid).exists()
