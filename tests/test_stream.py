@@ -6,18 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection
@@ -27,10 +21,7 @@ from osis_async.events.hub import Hub
 from osis_async.events.sources import CHANNEL, PollingSource
 from osis_async.models import TaskState
 from osis_async.utils import update_task
-
-ROOT = Path(__file__).resolve().parent.parent
-LIST = "/osis_async/tasks/"
-STREAM = "/osis_async/tasks/stream/"
+from tests.servers import LIST, STREAM, EventReader, session_cookie, uvicorn_server
 
 
 @pytest.mark.django_db
@@ -174,98 +165,8 @@ def test_polling_source_sees_changes_from_any_connection(
 def server(transactional_db: None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     if connection.vendor != "postgresql":
         pytest.skip("cross-process notifications run on PostgreSQL (OSIS_ASYNC_TEST_DB=postgres)")
-    # The socket is bound here and handed to uvicorn, so no other run can take the port.
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "OSIS_ASYNC_TEST_DB": "postgres",
-        "OSIS_ASYNC_TEST_DB_NAME": connection.settings_dict["NAME"],
-        "DJANGO_SETTINGS_MODULE": "tests.stream_settings",
-        "OSIS_ASYNC_STREAM_KEEPALIVE": "0.5",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "tests.asgi:application",
-            "--fd",
-            str(sock.fileno()),
-            "--log-level",
-            "warning",
-            "--timeout-graceful-shutdown",
-            "30",
-        ],
-        cwd=ROOT,
-        env=env,
-        pass_fds=[sock.fileno()],
-    )
-    sock.close()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(base + LIST, timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.1)
-    try:
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
-
-
-def session_cookie(user: Any) -> dict[str, str]:
-    client = Client()
-    client.force_login(user)
-    return {"sessionid": client.cookies["sessionid"].value}
-
-
-class EventReader:
-    """Reads a stream in a thread, keeping each event with the time it arrived."""
-
-    def __init__(self, url: str, cookies: dict[str, str]) -> None:
-        self.events: list[tuple[float, str, Any]] = []
-        self.comments = 0
-        self.closed = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(url, cookies), daemon=True)
-        self._thread.start()
-
-    def _read(self, url: str, cookies: dict[str, str]) -> None:
-        name = ""
-        try:
-            with httpx.stream("GET", url, cookies=cookies, timeout=30) as response:
-                self.status = response.status_code
-                for line in response.iter_lines():
-                    if line.startswith(":"):
-                        self.comments += 1
-                    elif line.startswith("event: "):
-                        name = line.removeprefix("event: ")
-                    elif line.startswith("data: "):
-                        data = json.loads(line.removeprefix("data: "))
-                        self.events.append((time.monotonic(), name, data))
-        except httpx.HTTPError:
-            pass
-        finally:
-            self.closed.set()
-
-    def wait_for(self, name: str, after: float = 0.0, timeout: float = 10) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, event, _ in self.events:
-                if event == name and at >= after:
-                    return at
-            time.sleep(0.01)
-        raise AssertionError(f"no {name!r} event; got {[e[1] for e in self.events]}")
+    with uvicorn_server(connection.settings_dict["NAME"]) as started:
+        yield started.base, started.process
 
 
 @pytest.mark.postgres
@@ -304,8 +205,10 @@ def test_changes_still_arrive_after_the_listening_connection_is_lost(
 
     def listeners() -> list[int]:
         with connection.cursor() as cursor:
+            # This database's only: other runs on the same server have listeners of their own.
             cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE query = %s AND pid <> pg_backend_pid()",
+                "SELECT pid FROM pg_stat_activity WHERE query = %s AND datname = current_database()"
+                " AND pid <> pg_backend_pid()",
                 [f"LISTEN {CHANNEL}"],
             )
             return [pid for (pid,) in cursor.fetchall()]

@@ -254,9 +254,8 @@ class CeleryEnv:
         return "\n".join(f"=== {w.name} ===\n{w.log()[-3000:]}" for w in self.workers)
 
 
-@pytest.fixture(scope="module", params=sorted(BROKER_URLS))
-def broker(request: pytest.FixtureRequest) -> tuple[str, str]:
-    name = request.param
+def reachable_broker(name: str) -> tuple[str, str]:
+    """``(name, url)`` of the broker ``name`` (a key of ``BROKER_URLS``), once it answered."""
     url = BROKER_URLS[name]
     from kombu import Connection
 
@@ -268,10 +267,16 @@ def broker(request: pytest.FixtureRequest) -> tuple[str, str]:
     return name, url
 
 
-@pytest.fixture(scope="module")
-def celery_env(
-    broker: tuple[str, str], postgres_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CeleryEnv]:
+@pytest.fixture(scope="module", params=sorted(BROKER_URLS))
+def broker(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return reachable_broker(request.param)
+
+
+@contextlib.contextmanager
+def celery_environment(broker: tuple[str, str], db_name: str, workdir: Path) -> Iterator[CeleryEnv]:
+    """A ``CeleryEnv`` on ``broker`` (``(name, url)``) and a queue of its own, its workers on the
+    PostgreSQL database ``db_name``; its producer app is the current app meanwhile. Its workers
+    are stopped and its queues deleted on the way out."""
     from celery import _state
 
     from tests.integration.celery_app import make_app
@@ -281,14 +286,7 @@ def celery_env(
     app = make_app(url, queue, main="osis_async_tests_producer")
     previous = _state.get_current_app()
     app.set_current()
-    env = CeleryEnv(
-        broker=name,
-        url=url,
-        queue=queue,
-        db_name=postgres_db,
-        workdir=tmp_path_factory.mktemp(f"celery-{name}"),
-        app=app,
-    )
+    env = CeleryEnv(broker=name, url=url, queue=queue, db_name=db_name, workdir=workdir, app=app)
     try:
         yield env
     finally:
@@ -302,6 +300,16 @@ def celery_env(
             pass
         app.close()
         previous.set_current()
+
+
+@pytest.fixture(scope="module")
+def celery_env(
+    broker: tuple[str, str], postgres_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryEnv]:
+    with celery_environment(
+        broker, postgres_db, tmp_path_factory.mktemp(f"celery-{broker[0]}")
+    ) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")

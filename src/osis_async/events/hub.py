@@ -39,10 +39,12 @@ logger = logging.getLogger(__name__)
 
 #: Streams woken for their keep-alive before the hub lets the event loop run other work.
 KEEPALIVE_BATCH = 200
-#: Seconds before the source is opened again after it failed: 0 the first time, then doubled.
+#: Seconds before the source is opened again after it failed to listen: 0 the first time,
+#: then doubled while it keeps failing.
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
-#: A source that listened at least this long before failing is retried at once.
+#: A source that listened before failing (its connection was lost, not refused), or that tried
+#: at least this long, is opened again at once: the open streams hear nothing until it is.
 STABLE_AFTER = 5.0
 
 
@@ -286,21 +288,24 @@ class Hub:
         delay = 0.0
         while True:
             started = time.monotonic()
+            failure: Exception | None = None
             try:
                 async for change in self.source.changes(self):
                     self.notify(change)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
+                failure = error
+            if self.source_ready.is_set() or time.monotonic() - started >= STABLE_AFTER:
+                delay = 0.0
+            if failure is not None:
                 logger.warning(
                     "Task change source %s failed; listening again in %.1fs",
                     self.source,
                     delay,
-                    exc_info=True,
+                    exc_info=failure,
                 )
             self.source_ready.clear()
-            if time.monotonic() - started >= STABLE_AFTER:
-                delay = 0.0
             # While it is not listening, the streams look at their lists after each wait.
             self.notify(Change.of_everyone())
             await asyncio.sleep(delay)

@@ -8,7 +8,9 @@ Publishing never slows a write: the write only hands the change to this process'
 thread, which sends it to Redis with short timeouts. When Redis fails or does not answer, the
 publisher stops trying for a while (``BREAK_FIRST`` seconds, doubled up to ``BREAK_MAX`` while
 it keeps failing), dropping the changes meanwhile, and once Redis answers again it sends an
-"anything changed", so the streams elsewhere look again at what they missed.
+"anything changed", so the streams elsewhere look again at what they missed. It tries again at
+the end of each pause of its own accord, not only at the next change: the last changes of a
+process that writes nothing more are not left unsaid.
 """
 
 from __future__ import annotations
@@ -108,7 +110,10 @@ class Publisher:
 
     def _serve(self) -> None:
         while True:
-            change = self._changes.get()
+            try:
+                change = self._changes.get(timeout=self._retry_in())
+            except queue.Empty:
+                change = Change()  # the pause is over: what was missed is sent without a write
             while not self._changes.empty():
                 change = change | self._changes.get_nowait()
             if time.monotonic() < self._closed_until:
@@ -116,6 +121,8 @@ class Publisher:
                 continue
             if self._missed:
                 change = change | Change.of_everyone()
+            if not change:
+                continue
             try:
                 pipeline = self._redis().pipeline(transaction=False)
                 for payload in change.payloads():
@@ -136,6 +143,13 @@ class Publisher:
                 continue
             self._missed = False
             self._pause = BREAK_FIRST
+
+    def _retry_in(self) -> float | None:
+        """Seconds to wait for the next change: for ever, unless changes were missed; then
+        until the pause is over, when the publisher tries Redis again of its own accord."""
+        if not self._missed:
+            return None
+        return max(0.0, self._closed_until - time.monotonic())
 
     def _redis(self) -> Any:
         if self._client is None:

@@ -1,8 +1,9 @@
 """The server-sent events endpoint: ``changed`` whenever the requesting person's list changes.
 
 An open stream holds no thread and no database connection: its opening is one job on the
-streams' database thread (who is asking, their list's version), and from then on it waits for
-its hub to wake it (``events.hub``).
+streams' database thread (who is asking, their list's version), waited for at most
+``OSIS_ASYNC_DB_TIMEOUT`` (then a 503), and from then on it waits for its hub to wake it
+(``events.hub``).
 """
 
 from __future__ import annotations
@@ -92,8 +93,12 @@ async def task_stream(request: HttpRequest) -> HttpResponseBase:
         return busy_response()
     sequence = hub.sequence
     try:
-        identity = await hub.database.run(_identify, request)
-    except DatabaseError:
+        # Its turn on the streams' database thread included: under a lock on the table each
+        # job there takes the whole timeout, and the openings would wait for one another.
+        identity = await asyncio.wait_for(
+            hub.database.run(_identify, request), get_settings().DB_TIMEOUT
+        )
+    except (DatabaseError, asyncio.TimeoutError):
         logger.warning("A task stream could not be opened in time.", exc_info=True)
         return busy_response()
     if isinstance(identity, JsonResponse):
