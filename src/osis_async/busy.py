@@ -2,7 +2,7 @@
 
 The list, its conditional polls and the streams' database work wait at most
 ``OSIS_ASYNC_DB_TIMEOUT`` seconds for the task table: a ``LOCK TABLE`` or a long migration
-elsewhere, an exhausted pool, a database that does not answer. Then the client gets a JSON 503
+elsewhere, a statement that does not finish. Then the client gets a JSON 503
 with ``Retry-After`` (the widget waits that long), never a request held for ever, and the
 request gives its connection back at once.
 

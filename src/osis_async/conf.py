@@ -75,7 +75,7 @@ class AsyncSettings:
     #: Streams one server process holds open at most; past it a 429.
     STREAM_MAX_PER_PROCESS: int = 10_000
     #: Seconds the list, its conditional polls and the streams' database work wait for the
-    #: task table (a lock, a busy pool) before answering a 503 with ``Retry-After``.
+    #: task table (a lock, a slow statement) before answering a 503 with ``Retry-After``.
     DB_TIMEOUT: float = 3.0
     #: The longest task description accepted, in characters (``update_task``, ``save``,
     #: ``progress.report``); the list endpoint shows no more of older, longer ones.
