@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,7 +200,7 @@ class EventStream:
         if self.subscription is not None:
             self.subscription.wake()
 
-    async def events(self) -> AsyncIterator[bytes]:
+    async def events(self) -> AsyncGenerator[bytes, None]:
         identity, admission = self.identity, self.admission
         yield f"retry: {RETRY_MS}\n\n".encode()
         if admission is None or identity.version is None:
