@@ -44,3 +44,26 @@ def test_links_point_at_files_and_headings_that_exist(document: Path) -> None:
         elif anchor and path.suffix == ".md" and anchor not in anchors(path):
             broken.append(f"{target}: no heading with the anchor #{anchor} in {path.name}")
     assert broken == [], "\n".join(broken)
+
+
+def test_the_readme_settings_table_lists_every_setting_with_its_default() -> None:
+    import ast
+    from dataclasses import MISSING, fields
+
+    from osis_async.conf import PREFIX, AsyncSettings
+
+    rows = re.findall(
+        r"^\| `OSIS_ASYNC_([A-Z_]+)` \| `([^`]*)` \|", (ROOT / "README.md").read_text(), re.M
+    )
+    documented = dict(rows)
+    assert len(documented) == len(rows), "a setting is listed twice"
+    assert set(documented) == {field.name for field in fields(AsyncSettings)}
+    for field in fields(AsyncSettings):
+        if field.default is MISSING:  # PERSON_MODEL: AUTH_USER_MODEL
+            assert documented[field.name] == "AUTH_USER_MODEL"
+            continue
+        shown = ast.literal_eval(documented[field.name])
+        default = field.default
+        if isinstance(default, tuple):
+            shown = tuple(shown)
+        assert shown == default, f"{PREFIX}{field.name}: README says {shown!r}, conf {default!r}"
