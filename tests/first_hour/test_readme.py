@@ -545,12 +545,12 @@ def test_the_widget_shows_the_tasks_and_a_tracked_celery_job_live(
 def test_production_static_files_with_whitenoise(
     site: Site, session_cookie: str, browser: Any, readme_task: str, http: Any
 ) -> None:
-    for pattern, what in ((r"pip install whitenoise", "install whitenoise"),):
-        line = readme.command("Serve it", pattern)
-        site.run(line.text, f"{what}, {line.where()}")
+    # In the README's order: the production settings, then the install and collectstatic.
     for block in readme.for_target("mysite/settings.py", "in production"):
         append(site.project / "mysite" / "settings.py", block)
     append(site.project / "mysite" / "settings.py", PRODUCTION_HOSTS)
+    line = readme.command("Serve it", r"pip install whitenoise")
+    site.run(line.text, f"install whitenoise, {line.where()}")
     collectstatic = readme.command("Serve it", r"python manage\.py collectstatic")
     site.manage(
         f"{collectstatic.shell.removeprefix('python manage.py ')} --noinput",
