@@ -110,6 +110,16 @@ def e2e(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def first_hour(session: nox.Session) -> None:
+    """README.md followed in a new project: the install forms in a fresh venv, then
+    startproject, the README's blocks, uvicorn, Chromium and a Celery worker on RabbitMQ."""
+    install(session, "5.2")
+    session.run(
+        "python", "-m", "pytest", "-p", "no:cacheprovider", "-m", "first_hour", *session.posargs
+    )
+
+
+@nox.session(python="3.11")
 def coverage(session: nox.Session) -> None:
     """Report the coverage the test sessions gathered, failing under the floor."""
     session.install("coverage[toml]")

@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,7 @@ from osis_async.utils import update_task
 
 pytestmark = pytest.mark.django_db
 
+ROOT = Path(__file__).resolve().parent.parent
 URL = "/osis_async/tasks/"
 TASK_KEYS = {
     "uuid",
@@ -236,6 +241,62 @@ def test_list_never_exposes_the_traceback(
     task = make_task(person=user)
     update_task(task.uuid, state=TaskState.ERROR, exception=ValueError("secret path /srv/x"))
     assert "secret" not in user_client.get(URL).content.decode()
+
+
+@pytest.mark.parametrize(
+    "rest_framework",
+    [
+        {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"},
+        {},  # DRF's defaults: the app's views name their inspector themselves
+        {"DEFAULT_SCHEMA_CLASS": "rest_framework.schemas.openapi.AutoSchema"},
+    ],
+    ids=["spectacular-default", "drf-defaults", "drf-openapi-default"],
+)
+def test_openapi_document_whatever_the_default_schema_class(
+    user_client: Client, rest_framework: dict[str, str]
+) -> None:
+    with override_settings(REST_FRAMEWORK=rest_framework):
+        response = user_client.get(
+            "/osis_async/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+        )
+    assert response.status_code == 200, response.content[:2000]
+    operation = response.json()["paths"]["/osis_async/tasks/"]["get"]
+    assert operation["operationId"] == "osis_async_task_list"
+    assert {p["name"] for p in operation["parameters"]} >= {"limit", "offset"}
+    body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/AsyncTaskPage"}
+
+
+#: A fresh process on the suite's settings less ``REST_FRAMEWORK``: the app's modules are first
+#: imported under DRF's defaults, as on a site that never set ``DEFAULT_SCHEMA_CLASS``.
+SCHEMA_UNDER_DRF_DEFAULTS = """
+import json, django
+from django.conf import settings
+django.setup()
+from django.test import Client
+assert not hasattr(settings, "REST_FRAMEWORK")
+response = Client().get("/osis_async/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+assert response.status_code == 200, response.content[-3000:]
+print(json.dumps(response.json()["paths"]["/osis_async/tasks/"]["get"]["operationId"]))
+"""
+
+
+def test_openapi_document_in_a_site_with_drf_defaults(tmp_path: Path) -> None:
+    (tmp_path / "drf_defaults_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\ndel REST_FRAMEWORK  # noqa: F821\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"}
+    env["DJANGO_SETTINGS_MODULE"] = "drf_defaults_settings"
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT), str(ROOT / "src")])
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", SCHEMA_UNDER_DRF_DEFAULTS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == '"osis_async_task_list"'
 
 
 def test_openapi_states_match_the_enum(user_client: Client) -> None:
