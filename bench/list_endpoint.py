@@ -96,32 +96,32 @@ def time_requests(rounds: int) -> dict[str, list[float]]:
 
 
 def query_plans() -> None:
-    """The plans of the statement inside ``osis_async_person_page`` (read back from the
-    database, its parameters given as values) and of the validator."""
+    """The plans of the statements inside ``osis_async_person_page`` and
+    ``osis_async_person_version`` (read back from the database, their parameters given as
+    values)."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from osis_async.listing import _version_sql
-
     person_id = get_user_model().objects.order_by("-id")[500].pk
+    values = {
+        "p_person": str(person_id),
+        "p_running": "ARRAY['PENDING', 'PROCESSING']",
+        "p_limit": "15",
+        "p_offset": "0",
+        "p_description_max": "2000",
+    }
     with connection.cursor() as cursor:
-        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'osis_async_person_page'")
-        (source,) = cursor.fetchone()
-        page = source.split("RETURN QUERY", 1)[1].split("PERFORM", 1)[0].strip().rstrip(";")
-        for name, value in (
-            ("p_person", "%s"),
-            ("p_running", "ARRAY['PENDING', 'PROCESSING']"),
-            ("p_limit", "15"),
-            ("p_offset", "0"),
-            ("p_description_max", "2000"),
+        for name, function in (
+            ("page", "osis_async_person_page"),
+            ("validator", "osis_async_person_version"),
         ):
-            page = page.replace(name, value)
-        for name, sql, params in (
-            ("page function's", page, [person_id, person_id]),
-            ("validator", _version_sql(), [person_id]),
-        ):
-            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql, params)
-            print(f"plan of the {name} statement:")
+            cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = %s", [function])
+            (source,) = cursor.fetchone()
+            statement = source.split("RETURN QUERY", 1)[1].rsplit("END;", 1)[0].strip().rstrip(";")
+            for parameter, value in values.items():
+                statement = statement.replace(parameter, value)
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + statement)
+            print(f"plan of the {name} statement ({function}):")
             for (line,) in cursor.fetchall():
                 print("    " + line)
 

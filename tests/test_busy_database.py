@@ -47,7 +47,7 @@ def test_the_list_answers_503_when_the_database_fails(
 
     # The database itself cannot be made to fail on SQLite; PostgreSQL's real lock is below.
     monkeypatch.setattr("osis_async.views.person_page", refuse)
-    monkeypatch.setattr("osis_async.views.person_version", refuse)
+    monkeypatch.setattr("osis_async.views.page_version", refuse)
     for headers in ({}, {"HTTP_IF_NONE_MATCH": etag}):
         response = user_client.get(URL, **headers)
         assert response.status_code == 503

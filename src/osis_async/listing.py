@@ -3,7 +3,7 @@ validator in one statement, and the validator alone for a conditional poll.
 
 Every open widget runs it every few seconds, so it is written once as SQL rather than compiled
 by the ORM on each request (which costs more than running it). On PostgreSQL the page is a
-PL/pgSQL function (migrations 0004 and 0005) that writes the page's JSON itself: its plan is
+PL/pgSQL function (migration 0006) that writes the page's JSON itself: its plan is
 made once per database session, and no row goes through Python. ``tests/test_listing.py`` holds
 both forms to the ORM's answer.
 
@@ -15,7 +15,7 @@ wait at most ``OSIS_ASYNC_DB_TIMEOUT`` for a lock on the table (``osis_async.bus
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -31,22 +31,27 @@ from osis_async.models.enums.task import TaskState
 from osis_async.models.task import AsyncTask
 from osis_async.serializers import TASK_FIELDS, json_text, task_representation
 
-Row = tuple[Any, ...]
 Counts = dict[str, int]
-#: What a person's task list looks like at a moment: their number of tasks and the latest
-#: ``updated_at``. A new task, a change written through ``update_task``, the TTL sweep or the
-#: admin, and a deletion all change it.
+#: What one page of a person's list looks like at a moment: their number of tasks, how many are
+#: running, and the page's own rows (each one's id and ``updated_at``). A new task, a deletion,
+#: anything written to a row of the page (``update_task``, the sweeps, the admin, a ``save()``)
+#: and a running task of another page finishing all change it, whatever the writers' clocks.
+#: Reading it costs one indexed query, and ``updated_at`` needs no index: a progress tick
+#: writes no index entry.
+PageVersion = tuple[int, int, str]
+#: What a person's whole list looks like at a moment, as the streams compare it: their number of
+#: tasks and the latest ``updated_at``.
 Version = tuple[int, Any]
 
 
 def person_page(
     person: Any, offset: int, limit: int, using: str = "default"
-) -> tuple[str, Counts, Version]:
+) -> tuple[str, Counts, PageVersion]:
     """One page of ``person``'s tasks, newest first, as a JSON array of
     ``task_representation`` objects, with the ``count`` and ``pending_count`` of the whole list
-    and its version, in one statement, past the end of the list too.
+    and the page's version, in one statement, past the end of the list too.
 
-    On PostgreSQL the database writes the JSON (``osis_async_person_page``, migration 0004),
+    On PostgreSQL the database writes the JSON (``osis_async_person_page``, migration 0006),
     elsewhere Python does from the rows of ``_page_sql``.
     """
     connection = connections[using]
@@ -57,8 +62,8 @@ def person_page(
             cursor.execute(
                 _page_function_sql(), [person_id, limit, offset, longest, f"{timeout_ms()}ms"]
             )
-            total, pending, latest, results = cursor.fetchone()
-        return results, {"count": total, "pending_count": pending}, (total, latest)
+            total, pending, signature, results = cursor.fetchone()
+        return results, {"count": total, "pending_count": pending}, (total, pending, signature)
     running = [state.value for state in TaskState.running()]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -66,10 +71,10 @@ def person_page(
         )
         raw = cursor.fetchall()
     first = raw[0]
-    counts = {"count": first[-3], "pending_count": first[-2]}
-    version = (first[-3], first[-1])
+    total, pending = first[-2], first[-1]
+    counts = {"count": total, "pending_count": pending}
     if first[0] is None:
-        return "[]", counts, version
+        return "[]", counts, (total, pending, "")
     size = len(TASK_FIELDS)
     converters = _converters(connection)
     rows = [
@@ -79,26 +84,42 @@ def person_page(
         )
         for row in raw
     ]
-    return json_text([task_representation(row) for row in rows]), counts, version
+    signature = _signature((row[size], row[size + 1]) for row in raw)
+    results = json_text([task_representation(row) for row in rows])
+    return results, counts, (total, pending, signature)
 
 
-def person_version(person: Any, using: str = "default") -> Version:
-    """The version of ``person``'s list, read from an index alone."""
+def page_version(person: Any, limit: int, offset: int, using: str = "default") -> PageVersion:
+    """The version of one page of ``person``'s list, what its ETag is made of: one indexed
+    query (the counts from the ``(person, state)`` index, the page's rows by the
+    ``(person, created_at, id)`` one)."""
     connection = connections[using]
     person_id = _person_id(person, connection)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_version_function_sql(), [person_id, f"{timeout_ms()}ms"])
-        else:
-            cursor.execute(_version_sql(), [person_id])
-        count, latest = cursor.fetchone()
-    return count, latest
+            cursor.execute(
+                _version_function_sql(), [person_id, limit, offset, f"{timeout_ms()}ms"]
+            )
+            total, pending, signature = cursor.fetchone()
+            return total, pending, signature
+        running = [state.value for state in TaskState.running()]
+        cursor.execute(_page_version_sql(), [*running, person_id, person_id, limit, offset])
+        raw = cursor.fetchall()
+    total, pending = raw[0][-2], raw[0][-1]
+    if raw[0][0] is None:
+        return total, pending, ""
+    return total, pending, _signature((pk, updated_at) for pk, updated_at, *_ in raw)
+
+
+def _signature(rows: Iterable[tuple[Any, Any]]) -> str:
+    """The page's rows as its version has them (SQLite: ``updated_at`` as stored)."""
+    return ",".join(f"{pk}:{updated_at}" for pk, updated_at in rows)
 
 
 def person_versions(person_ids: Collection[str], using: str = "default") -> dict[str, Version]:
     """The versions of the lists of many persons (ids as text): what the streams compare. A
-    person without tasks is ``(0, None)``, as ``person_version`` says. One query on PostgreSQL
-    (an array of ids), one per thousand persons elsewhere."""
+    person without tasks is ``(0, None)``. One query on PostgreSQL (an array of ids), one per
+    thousand persons elsewhere."""
     connection = connections[using]
     field = _field("person")
     keys = {field.get_db_prep_value(field.to_python(key), connection): key for key in person_ids}
@@ -128,10 +149,10 @@ def version_token(version: Version) -> str:
     return f"{count}:{latest}"
 
 
-def list_etag(person: Any, version: Version, limit: int, offset: int) -> str:
+def list_etag(person: Any, version: PageVersion, limit: int, offset: int) -> str:
     """The strong validator of one page of ``person``'s list at ``version``."""
-    count, latest = version
-    key = f"{__version__}:{person.pk}:{count}:{latest}:{limit}:{offset}"
+    count, pending, signature = version
+    key = f"{__version__}:{person.pk}:{count}:{pending}:{signature}:{limit}:{offset}"
     return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
 
 
@@ -161,13 +182,13 @@ def _page_function_sql() -> str:
 
 @cache
 def _version_function_sql() -> str:
-    return "SELECT * FROM osis_async_person_version(%s, %s)"
+    running = ",".join(state.value for state in TaskState.running())
+    return f"SELECT * FROM osis_async_person_version(%s, '{{{running}}}', %s, %s, %s)"
 
 
 @cache
 def _versions_sql() -> str:
-    """The versions of the persons matching ``{condition}``, the same figures as
-    ``_version_sql``."""
+    """The versions of the persons matching ``{condition}``."""
     updated_at, person = _quoted("updated_at", "person")
     return (
         f'SELECT {person}, COUNT(*), MAX({updated_at}) FROM "{AsyncTask._meta.db_table}" '
@@ -175,11 +196,12 @@ def _versions_sql() -> str:
     )
 
 
-@cache
-def _version_sql() -> str:
-    updated_at, person = _quoted("updated_at", "person")
+def _counts_sql() -> str:
+    """Both counts of a person's list, from the ``(person, state)`` index alone."""
+    state, person = _quoted("state", "person")
     return (
-        f'SELECT COUNT(*), MAX({updated_at}) FROM "{AsyncTask._meta.db_table}" WHERE {person} = %s'
+        f"SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE {state} IN (%s, %s)) AS pending "
+        f'FROM "{AsyncTask._meta.db_table}" WHERE {person} = %s'
     )
 
 
@@ -187,8 +209,8 @@ def _version_sql() -> str:
 def _page_sql() -> str:
     table = f'"{AsyncTask._meta.db_table}"'
     columns = _quoted(*TASK_FIELDS)
-    state, created_at, updated_at, person, pk, description = _quoted(
-        "state", "created_at", "updated_at", "person", "pk", "description"
+    created_at, updated_at, person, pk, description = _quoted(
+        "created_at", "updated_at", "person", "pk", "description"
     )
     # Descriptions cut to the longest the list returns, as osis_async_person_page does.
     shown = [
@@ -198,14 +220,24 @@ def _page_sql() -> str:
         else f"page.{column}"
         for column in columns
     ]
-    # The counts come from the (person, state, updated_at) index alone; only the page's rows
-    # are read from the table.
     return (
-        f"SELECT {', '.join(shown)}, "
-        "counts.total, counts.pending, counts.latest "
-        f"FROM (SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE {state} IN (%s, %s)) AS pending, "
-        f"MAX({updated_at}) AS latest FROM {table} WHERE {person} = %s) AS counts "
-        f"LEFT JOIN (SELECT {', '.join(columns)}, {pk} FROM {table} WHERE {person} = %s "
+        f"SELECT {', '.join(shown)}, page.{pk}, page.{updated_at}, "
+        f"counts.total, counts.pending FROM ({_counts_sql()}) AS counts "
+        f"LEFT JOIN (SELECT {', '.join(columns)}, {pk}, {updated_at} FROM {table} "
+        f"WHERE {person} = %s ORDER BY {created_at} DESC, {pk} DESC LIMIT %s OFFSET %s) AS page "
+        f"ON 1 = 1 ORDER BY page.{created_at} DESC, page.{pk} DESC"
+    )
+
+
+@cache
+def _page_version_sql() -> str:
+    """The page's rows (id and ``updated_at``) and both counts, as ``_page_sql`` reads them."""
+    table = f'"{AsyncTask._meta.db_table}"'
+    created_at, updated_at, person, pk = _quoted("created_at", "updated_at", "person", "pk")
+    return (
+        f"SELECT page.{pk}, page.{updated_at}, counts.total, counts.pending "
+        f"FROM ({_counts_sql()}) AS counts "
+        f"LEFT JOIN (SELECT {pk}, {created_at}, {updated_at} FROM {table} WHERE {person} = %s "
         f"ORDER BY {created_at} DESC, {pk} DESC LIMIT %s OFFSET %s) AS page ON 1 = 1 "
         f"ORDER BY page.{created_at} DESC, page.{pk} DESC"
     )

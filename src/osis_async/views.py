@@ -23,7 +23,7 @@ from osis_async.authentication import authentication_classes
 from osis_async.busy import bounded, busy_response
 from osis_async.conf import get_settings
 from osis_async.events.stream import stream_available
-from osis_async.listing import list_etag, person_page, person_version
+from osis_async.listing import list_etag, page_version, person_page
 from osis_async.models.task import AsyncTask
 from osis_async.pagination import Page
 from osis_async.persons import get_person
@@ -78,7 +78,8 @@ class TaskListView(APIView):
         validators = parse_etags(request.headers.get("If-None-Match", ""))
         try:
             if validators:
-                etag = list_etag(person, person_version(person), page.limit, page.offset)
+                version = page_version(person, page.limit, page.offset)
+                etag = list_etag(person, version, page.limit, page.offset)
                 if "*" in validators or _weak(etag) in {_weak(v) for v in validators}:
                     return _with_validator(request, Response(status=304), etag)
             results, counts, version = person_page(person, page.offset, page.limit)

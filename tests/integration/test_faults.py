@@ -56,7 +56,7 @@ from django.db.models import F
 from django.test import override_settings
 
 from osis_async.events import publish, sources
-from osis_async.listing import person_version, version_token
+from osis_async.listing import person_versions, version_token
 from osis_async.models import AsyncTask, TaskState
 from osis_async.models.task import TTL_EXPIRED_MESSAGE
 from osis_async.utils import update_task
@@ -101,7 +101,8 @@ def person(case_db: str) -> Any:
 
 
 def list_version(person: Any) -> str:
-    return version_token(person_version(person))
+    key = str(person.pk)
+    return version_token(person_versions([key])[key])
 
 
 def wait_for_version(reader: EventReader, version: str, after: float, timeout: float) -> float:
