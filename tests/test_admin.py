@@ -133,6 +133,11 @@ def test_action_marks_running_tasks_as_errored(
     states = dict(AsyncTask.objects.values_list("name", "state"))
     assert states == {"running": "ERROR", "done": "DONE"}
     assert AsyncTask.objects.get(pk=running.pk).completed_at is not None
+    # The job is not stopped: what it writes later is ignored, finished being final.
+    assert update_task(running.uuid, progression=90) is False
+    assert update_task(running.uuid, state=TaskState.DONE) is False
+    marked = AsyncTask.objects.get(pk=running.pk)
+    assert (marked.state, marked.traceback) == (TaskState.ERROR, task_admin.ADMIN_ERROR_MESSAGE)
 
 
 def test_admin_for_person_list(
