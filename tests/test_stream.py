@@ -305,7 +305,9 @@ def test_changes_still_arrive_after_the_listening_connection_is_lost(
     def listeners() -> list[int]:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE query = %s AND pid <> pg_backend_pid()",
+                # This database's only: other test runs may share the server.
+                "SELECT pid FROM pg_stat_activity WHERE query = %s AND pid <> pg_backend_pid() "
+                "AND datname = current_database()",
                 [f"LISTEN {CHANNEL}"],
             )
             return [pid for (pid,) in cursor.fetchall()]
