@@ -3,7 +3,8 @@
 Each job is written once (``work``) and declared twice, as a production site would declare it:
 a django.tasks task (the demo's default: a database queue on the demo's own database, run by
 ``manage.py db_worker``) and a Celery task (when ``DEMO_BROKER_URL`` names a broker, run by
-``celery -A demo.celery worker``). ``start`` enqueues one for the person who clicked.
+``celery -A demo.celery worker``). ``start`` enqueues one for the person who clicked; the job
+then runs in that person's language (its step descriptions are French for a French visitor).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils import translation
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from osis_async.integrations import celery as tracked_celery
@@ -83,7 +86,9 @@ def work(job: DemoJob, progress: TaskProgress) -> None:
             raise DemoJobFailed(f"Row {step * 137} has an unknown student id.")
         description = None
         if job.step_description is not None:
-            description = job.step_description % {"done": f"{step * 12_000 // steps:,}"}
+            # In the job's language, its numbers too: "1,800" in English, "1 800" in French.
+            done = number_format(step * 12_000 // steps, force_grouping=True)
+            description = job.step_description % {"done": done}
         progress.report(step, steps, description=description)
 
 
@@ -116,13 +121,20 @@ def _start_in_thread(job: DemoJob, person: Any) -> str:
     """Without a worker (settings other than the demo's, such as the test suite's): run the
     django.tasks job in a thread of this process, tracked the same way."""
     name, description = TaskSpec(name=job.name, description=job.description).resolve()
+    language = translation.get_language()  # a new thread starts in the default one
     task = AsyncTask.objects.create(
         name=name, description=description, person=person, time_to_live=job.time_to_live
     )
 
     def target() -> None:
         try:
-            run_demo_job.call(job.key, **{tracked_tasks.TASK_KWARG: str(task.uuid)})
+            run_demo_job.call(
+                job.key,
+                **{
+                    tracked_tasks.TASK_KWARG: str(task.uuid),
+                    tracked_tasks.LANGUAGE_KWARG: language,
+                },
+            )
         except DemoJobFailed:
             pass  # recorded on the task
         finally:

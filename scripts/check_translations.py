@@ -9,17 +9,48 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECTS = [ROOT / "src" / "osis_async", ROOT / "demo"]
-ENTRY = re.compile(
-    r'^(#, fuzzy\n)?msgid "(.*)"\n(?:msgid_plural ".*"\n)?((?:(?:msgstr.*|".*")\n?)+)', re.M
-)
+
+
+@dataclass
+class Entry:
+    msgid: str
+    msgstrs: list[str]
+    fuzzy: bool
+
+
+def _unquote(line: str) -> str:
+    return line[line.index('"') + 1 : line.rindex('"')]
+
+
+def entries(po: Path) -> list[Entry]:
+    """The catalogue's entries, multi-line strings joined (``msgid ""`` then ``"..."`` lines)."""
+    found: list[Entry] = []
+    for block in re.split(r"\n\s*\n", po.read_text(encoding="utf-8")):
+        lines = [line for line in block.splitlines() if line.strip()]
+        fuzzy = any(line.startswith("#,") and "fuzzy" in line for line in lines)
+        fields: dict[str, str] = {}
+        key = None
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            if line.startswith('"') and key is not None:
+                fields[key] += _unquote(line)
+                continue
+            key = line.split(" ", 1)[0]
+            fields[key] = _unquote(line)
+        if fields.get("msgid"):
+            msgstrs = [value for key, value in fields.items() if key.startswith("msgstr")]
+            found.append(Entry(fields["msgid"], msgstrs, fuzzy))
+    return found
 
 
 def msgids(po: Path) -> set[str]:
-    return {m.group(2) for m in ENTRY.finditer(po.read_text(encoding="utf-8")) if m.group(2)}
+    return {entry.msgid for entry in entries(po)}
 
 
 def problems() -> list[str]:
@@ -33,13 +64,9 @@ def problems() -> list[str]:
                 if not mo.exists() or mo.read_bytes() != fresh.read_bytes():
                     found.append(f"{mo.relative_to(ROOT)} is not compiled from its .po")
             if po.parts[-3] == "fr":
-                for match in ENTRY.finditer(po.read_text(encoding="utf-8")):
-                    if not match.group(2):
-                        continue
-                    if match.group(1) or re.search(r'msgstr(\[\d\])? ""(?!\n")', match.group(3)):
-                        found.append(
-                            f"{po.relative_to(ROOT)}: {match.group(2)!r} is not translated"
-                        )
+                for entry in entries(po):
+                    if entry.fuzzy or not all(entry.msgstrs):
+                        found.append(f"{po.relative_to(ROOT)}: {entry.msgid!r} is not translated")
         fr_po = project / "locale" / "fr" / "LC_MESSAGES" / "django.po"
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / project.name

@@ -43,3 +43,12 @@ def test_an_unknown_job_is_echoed_escaped(user_client: Client) -> None:
     assert "<script" not in body and "</script>" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     assert html.unescape(body).startswith("Unknown job '<script>alert(1)</script>'; allowed:")
+
+
+def test_the_home_page_is_french_for_a_french_visitor(user_client: Client) -> None:
+    page = user_client.get("/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Lancez une tâche : elle s’exécute en arrière-plan" in page
+    assert "Dépasse sa durée de vie d’une minute" in page
+    assert "Exporte 12\u00a0000 étudiants vers un tableur." in page
+    for english in ("Start a job", "Outlives", "Exports 12,000", "About "):
+        assert english not in page

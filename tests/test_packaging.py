@@ -48,6 +48,7 @@ def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         "osis_async/migrations/0001_initial.py",
         "osis_async/static/osis_async/osis-async.umd.js",
         "osis_async/static/osis_async/osis-async.css",
+        "osis_async/static/osis_async/admin.css",
         "osis_async/templates/osis_async/modal_async_progress.html",
         "osis_async/locale/fr/LC_MESSAGES/django.mo",
         "osis_async/locale/fr/LC_MESSAGES/djangojs.mo",

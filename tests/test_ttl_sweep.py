@@ -83,7 +83,8 @@ def test_idempotent(make_task: Callable[..., AsyncTask]) -> None:
     task = started(make_task, minutes_ago=10)
     assert sweep() == "1 task(s) marked as expired.\n"
     completed_at = AsyncTask.objects.get(pk=task.pk).completed_at
-    assert sweep() == "0 task(s) marked as expired.\n"
+    assert sweep() == "", "nothing expired: nothing said (a cron job mails nothing)"
+    assert sweep("--verbosity", "2") == "0 task(s) marked as expired.\n"
     assert AsyncTask.objects.get(pk=task.pk).completed_at == completed_at
 
 
@@ -92,6 +93,35 @@ def test_quiet_at_verbosity_zero(make_task: Callable[..., AsyncTask]) -> None:
     out = StringIO()
     call_command("check_async_task_ttl", verbosity=0, stdout=out)
     assert out.getvalue() == ""
+    call_command("check_async_task_ttl", "--dry-run", verbosity=0, stdout=out)
+    assert out.getvalue() == ""
+
+
+def test_quiet_when_nothing_expired_at_the_default_verbosity(
+    make_task: Callable[..., AsyncTask], caplog: Any
+) -> None:
+    started(make_task, minutes_ago=1)  # still within its time to live
+    with caplog.at_level("DEBUG", logger="osis_async"):
+        assert sweep() == ""
+        assert sweep("--verbosity", "0") == ""
+    assert caplog.records == [], "nothing to say: nothing logged either"
+    assert sweep("--verbosity", "2") == "0 task(s) marked as expired.\n"
+    assert sweep("--dry-run") == "0 task(s) would be marked as expired (dry run).\n"
+
+
+def test_says_it_once_when_logging_is_configured(
+    make_task: Callable[..., AsyncTask], caplog: Any
+) -> None:
+    """With the osis_async logger at INFO on the console (the demo's settings), the count
+    appears once: on stdout at verbosity 1 and up, in the log at verbosity 0."""
+    started(make_task, minutes_ago=10)
+    with caplog.at_level("INFO", logger="osis_async"):
+        assert sweep() == "1 task(s) marked as expired.\n"
+    assert caplog.records == [], "printed: not logged as well"
+    started(make_task, minutes_ago=10)
+    with caplog.at_level("INFO", logger="osis_async"):
+        assert sweep("--verbosity", "2") == "1 task(s) marked as expired.\n"
+    assert caplog.records == []
 
 
 def test_finished_tasks_are_left_alone(make_task: Callable[..., AsyncTask]) -> None:
@@ -175,7 +205,9 @@ def test_unknown_option_is_refused() -> None:
 
 
 def test_logs_what_it_did(make_task: Callable[..., AsyncTask], caplog: Any) -> None:
+    """At verbosity 0 (cron, output discarded) what it did goes to the log, once."""
     started(make_task, minutes_ago=10)
     with caplog.at_level("INFO", logger="osis_async"):
-        sweep()
-    assert "1 task(s) marked as expired." in caplog.text
+        assert sweep("--verbosity", "0") == ""
+    assert [record.getMessage() for record in caplog.records] == ["1 task(s) marked as expired."]
+    assert caplog.records[0].levelname == "INFO"

@@ -97,9 +97,7 @@ def page_version(person: Any, limit: int, offset: int, using: str = "default") -
     person_id = _person_id(person, connection)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                _version_function_sql(), [person_id, limit, offset, f"{timeout_ms()}ms"]
-            )
+            cursor.execute(_version_function_sql(), [person_id, limit, offset, f"{timeout_ms()}ms"])
             total, pending, signature = cursor.fetchone()
             return total, pending, signature
         running = [state.value for state in TaskState.running()]

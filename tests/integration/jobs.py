@@ -6,6 +6,7 @@ id, the worker's host name and the attempt, so a test can count who ran what and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -15,7 +16,9 @@ from typing import Any
 import psycopg
 from celery import shared_task
 from django.db import connection
+from django.utils import translation
 
+from demo.jobs import JOBS, work
 from osis_async.integrations import celery as tracked_celery
 from osis_async.integrations import django_tasks as tracked_tasks
 from osis_async.integrations import tracking
@@ -149,6 +152,24 @@ def hiccup(self: Any) -> None:
     _record(self, f"flushes={first},{second},{third} seen={seen}")
 
 
+#: The demo's students export, in a fifth of a second: its descriptions are translated.
+QUICK_EXPORT = dataclasses.replace(JOBS["export"], seconds=0.2)
+
+
+def language() -> str:
+    return translation.get_language() or "-"
+
+
+@tracked_celery.tracked_task(name=JOBS["export"].name, description=JOBS["export"].description)
+@shared_task(bind=True, max_retries=1)
+def demo_export(self: Any, fail_first: bool = False) -> None:
+    """The demo's export; with ``fail_first``, its first attempt fails and is retried."""
+    _record(self, language())
+    if fail_first and not self.request.retries:
+        raise self.retry(exc=ConnectionError("first try"), countdown=1.0)
+    work(QUICK_EXPORT, tracked_celery.progress(self))
+
+
 # --- django.tasks ------------------------------------------------------------------------------
 
 
@@ -199,3 +220,10 @@ async def async_add_up(key: str, numbers: list[int]) -> int:
         total += number
         await tracked_tasks.progress().areport(i, len(numbers))
     return total
+
+
+@tracked_tasks.tracked_task(name=JOBS["export"].name, description=JOBS["export"].description)
+@task()
+def demo_export_task(key: str) -> None:
+    record(key, note=language())
+    work(QUICK_EXPORT, tracked_tasks.progress())

@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import translation
 
 from osis_async.models import AsyncTask, TaskState
 from osis_async.models.task import TTL_EXPIRED_MESSAGE
@@ -147,6 +148,58 @@ def test_retries_then_final_failure(
     assert attempts == ["1", "2", "3"], "max_retries=2: three attempts, the last one decides"
     assert "ConnectionError: attempt 3: server unreachable" in task.traceback
     assert task.description == "Never connects.", "the final state shows no retry note"
+
+
+#: What the demo's export writes last, in each language: its own strings and its numbers.
+EXPORT_DONE = {
+    "fr": "Export des étudiants : 12\u00a0000 sur 12\u00a0000 écrits.",
+    "en": "Exporting students: 12,000 of 12,000 written.",
+}
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "de"])
+def test_the_job_runs_in_the_language_it_was_started_in(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object, language: str
+) -> None:
+    """The worker runs in English (LANGUAGE_CODE); a job started in French writes French, one
+    started in a language the site does not offer (de) the default. In turn on the same worker:
+    one job's language does not stay for the next."""
+    with translation.override(language):
+        task_uuid = jobs.demo_export.enqueue_for(person)
+    expected = "fr" if language == "fr" else "en"
+    created = row(task_uuid)
+    assert created.name == {"fr": "Export des étudiants", "en": "Students export"}[expected]
+    task = wait_state(celery_env, task_uuid, TaskState.DONE, TaskState.ERROR)
+    assert task.state == TaskState.DONE
+    assert task.description == EXPORT_DONE[expected]
+    assert [note for _, _, _, note in celery_env.runs(task_uuid)] == [expected]
+
+
+def test_a_retry_keeps_the_language(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    with translation.override("fr"):
+        task_uuid = jobs.demo_export.enqueue_for(person, fail_first=True)
+    waiting = wait_for(
+        lambda: (
+            (task := row(task_uuid)).state == TaskState.PENDING
+            and "nouvel essai" in task.description
+            and task
+        ),
+        timeout=20,
+        what="the retry to show",
+        interval=0.02,
+        logs=celery_env.logs,
+    )
+    # The tracking's own note, written in the worker, is French too.
+    assert waiting.description == (
+        "Exporte 12\u00a0000 étudiants vers un tableur. "
+        "(la tentative 1 a échoué : ConnectionError: first try ; nouvel essai)"
+    )
+    task = wait_state(celery_env, task_uuid, TaskState.DONE, TaskState.ERROR)
+    assert task.description == EXPORT_DONE["fr"]
+    runs = celery_env.runs(task_uuid)
+    assert [(attempt, note) for _, _, attempt, note in runs] == [("1", "fr"), ("2", "fr")]
 
 
 def test_a_hard_time_limit_marks_the_task_failed(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import translation
 
 from osis_async.models import AsyncTask, TaskState
 from tests.integration import jobs
@@ -276,3 +277,31 @@ def test_db_worker_enqueue_in_a_transaction(
     )
     assert runs(run_log, "db-rolled-back") == 0
     assert db_results() == 1, "one job: the committed one"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("fr", "Export des étudiants : 12\u00a0000 sur 12\u00a0000 écrits."),
+        ("en", "Exporting students: 12,000 of 12,000 written."),
+        ("de", "Exporting students: 12,000 of 12,000 written."),  # not offered: the default
+    ],
+    ids=["fr", "en", "de"],
+)
+def test_db_worker_runs_the_job_in_the_language_it_was_started_in(
+    db_worker: tuple[WorkerProcess, Path], person: object, language: str, expected: str
+) -> None:
+    worker, run_log = db_worker
+    key = f"db-export-{language}"
+    with translation.override(language):
+        task_uuid = jobs.demo_export_task.using(backend="db").enqueue_for(person, key)
+    task = wait_for(
+        lambda: (task := AsyncTask.objects.get(uuid=task_uuid)).state == TaskState.DONE and task,
+        timeout=20,
+        what="DONE",
+        logs=worker.log,
+    )
+    assert task.description == expected
+    lines = [line.split() for line in run_log.read_text().splitlines()]
+    assert [line[3] for line in lines if line[0] == key] == ["fr" if language == "fr" else "en"]

@@ -18,7 +18,8 @@
 
 How it works. ``enqueue_for`` creates the row (``PENDING``) and, once the current transaction
 commits, sends the job with ``apply_async``: the Celery task id is the row's uuid, and a
-message header (``osis_async``) marks the run as tracked. Celery signals, connected by
+message header (``osis_async``) marks the run as tracked and carries the language active at
+``enqueue_for`` (the request's), which the worker runs the job under. Celery signals, connected by
 ``OsisAsyncConfig.ready()`` whenever Celery is installed, then write the lifecycle from the
 worker: ``task_prerun`` → ``PROCESSING``; ``task_success`` → ``DONE``; ``task_failure`` (the
 last attempt, or a worker child lost) → ``ERROR`` with the traceback; ``task_retry`` → back to
@@ -49,7 +50,14 @@ from osis_async.integrations.progress import (
     deactivate,
 )
 from osis_async.integrations.schedule import TTL_SWEEP_TASK
-from osis_async.integrations.tracking import TaskSpec, Tracker, drain, enqueue
+from osis_async.integrations.tracking import (
+    TaskSpec,
+    Tracker,
+    drain,
+    enqueue,
+    enqueue_language,
+    job_language,
+)
 from osis_async.models.task import AsyncTask
 
 __all__ = [
@@ -65,11 +73,14 @@ __all__ = [
 
 logger = logging.getLogger("osis_async.integrations")
 
-#: The message header that marks a run as tracked: ``{"uuid": ..., "description": ...}``.
+#: The message header that marks a run as tracked:
+#: ``{"uuid": ..., "description": ..., "language": ...}`` (``language``: the one active at
+#: ``enqueue_for``, absent when translations were deactivated; retries keep the header).
 HEADER = "osis_async"
 
 _TRACKER_ATTR = "osis_async_tracker"
 _TOKEN_ATTR = "osis_async_progress_token"
+_LANGUAGE_ATTR = "osis_async_language"
 
 
 class TrackedTask:
@@ -116,9 +127,12 @@ class TrackedTask:
             raise TypeError("task_id is the AsyncTask's uuid; it cannot be chosen.")
         task = self._task
         headers = dict(options.pop("headers", None) or {})
+        language = enqueue_language()
 
         def send(task_uuid: uuid_module.UUID, description: str) -> None:
             header = {"uuid": str(task_uuid), "description": description}
+            if language is not None:
+                header["language"] = language
             task.apply_async(
                 args=tuple(args or ()),
                 kwargs=dict(kwargs or {}),
@@ -244,6 +258,10 @@ def _on_prerun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
     tracker = _new_tracker(meta, in_worker=not getattr(request, "is_eager", False))
     if tracker is None:
         return
+    # The job runs in the language of the person who started it, until task_postrun.
+    language = job_language(meta.get("language"))
+    language.__enter__()
+    setattr(request, _LANGUAGE_ATTR, language)
     setattr(request, _TRACKER_ATTR, tracker)
     setattr(request, _TOKEN_ATTR, activate(tracker.progress))
     retries = getattr(request, "retries", 0) or 0
@@ -308,6 +326,10 @@ def _on_postrun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
     if token is not None:
         deactivate(token)
         setattr(request, _TOKEN_ATTR, None)
+    language = getattr(request, _LANGUAGE_ATTR, None)
+    if language is not None:
+        setattr(request, _LANGUAGE_ATTR, None)
+        language.__exit__(None, None, None)
 
 
 class TaskRevoked(Exception):

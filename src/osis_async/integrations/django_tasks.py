@@ -21,8 +21,9 @@ same API (``from django_tasks import task``). This module uses whichever is ther
 How it works. ``tracked_task`` returns the same task (a ``TrackedTask``, a subclass of the
 framework's ``Task``: ``using()``, ``enqueue()``, ``call()`` work as before) whose function is
 wrapped. ``enqueue_for`` creates the row (``PENDING``) and, once the current transaction commits,
-enqueues the job with one extra keyword argument, the row's uuid (``osis_async_task``). The
-wrapper takes it out before calling the function and writes the lifecycle around the call:
+enqueues the job with extra keyword arguments, the row's uuid (``osis_async_task``) and the
+language active at ``enqueue_for`` (``osis_async_language``). The wrapper takes them out
+before calling the function, runs it under that language, and writes the lifecycle around it:
 ``PROCESSING`` when the worker starts it, ``DONE`` when it returns, ``ERROR`` with the traceback
 when it raises (the exception is re-raised for the backend to record). This works with every
 backend (immediate, database, ...) because it runs inside the job itself. A plain ``enqueue()``
@@ -48,7 +49,13 @@ from osis_async.integrations.progress import (
     current_progress,
     deactivate,
 )
-from osis_async.integrations.tracking import TaskSpec, Tracker, enqueue
+from osis_async.integrations.tracking import (
+    TaskSpec,
+    Tracker,
+    enqueue,
+    enqueue_language,
+    job_language,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,10 +78,12 @@ else:
             __slots__ = ()
 
 
-__all__ = ["TASK_KWARG", "TrackedTask", "progress", "tracked_task"]
+__all__ = ["LANGUAGE_KWARG", "TASK_KWARG", "TrackedTask", "progress", "tracked_task"]
 
 #: The keyword argument that carries the row's uuid to the job (taken out before the call).
 TASK_KWARG = "osis_async_task"
+#: The keyword argument that carries the language active at ``enqueue_for`` (taken out too).
+LANGUAGE_KWARG = "osis_async_language"
 _SPEC_ATTR = "__osis_async_tracking__"
 _ORIGINAL_ATTR = "__osis_async_original__"
 
@@ -112,11 +121,16 @@ class TrackedTask(_GenericTask[P, R]):
         transaction commits (at once outside a transaction; with the immediate backend, that
         means it has run by then).
         """
-        if TASK_KWARG in kwargs:
-            raise TypeError(f"{TASK_KWARG!r} is set by enqueue_for; do not pass it.")
+        for reserved in (TASK_KWARG, LANGUAGE_KWARG):
+            if reserved in kwargs:
+                raise TypeError(f"{reserved!r} is set by enqueue_for; do not pass it.")
+        language = enqueue_language()
 
         def send(task_uuid: uuid_module.UUID, description: str) -> None:
-            self.get_backend().enqueue(self, list(args), {**kwargs, TASK_KWARG: str(task_uuid)})
+            extra = {TASK_KWARG: str(task_uuid)}
+            if language is not None:
+                extra[LANGUAGE_KWARG] = language
+            self.get_backend().enqueue(self, list(args), {**kwargs, **extra})
 
         return enqueue(self.tracking, person, send)
 
@@ -172,20 +186,22 @@ def _wrap(func: Callable[..., Any], spec: TaskSpec) -> Callable[..., Any]:
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             task_uuid = kwargs.pop(TASK_KWARG, None)
+            language = kwargs.pop(LANGUAGE_KWARG, None)
             if task_uuid is None:
                 return await func(*args, **kwargs)
-            tracker = Tracker(task_uuid)
-            await sync_to_async(tracker.start)()
-            token = activate(tracker.progress)
-            try:
-                result = await func(*args, **kwargs)
-            except BaseException as error:
-                await sync_to_async(tracker.fail)(error)
-                raise
-            finally:
-                deactivate(token)
-            await sync_to_async(tracker.succeed)()
-            return result
+            with job_language(language):
+                tracker = Tracker(task_uuid)
+                await sync_to_async(tracker.start)()
+                token = activate(tracker.progress)
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as error:
+                    await sync_to_async(tracker.fail)(error)
+                    raise
+                finally:
+                    deactivate(token)
+                await sync_to_async(tracker.succeed)()
+                return result
 
         wrapper = async_wrapper
     else:
@@ -193,20 +209,22 @@ def _wrap(func: Callable[..., Any], spec: TaskSpec) -> Callable[..., Any]:
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             task_uuid = kwargs.pop(TASK_KWARG, None)
+            language = kwargs.pop(LANGUAGE_KWARG, None)
             if task_uuid is None:
                 return func(*args, **kwargs)
-            tracker = Tracker(task_uuid)
-            tracker.start()
-            token = activate(tracker.progress)
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as error:
-                tracker.fail(error)
-                raise
-            finally:
-                deactivate(token)
-            tracker.succeed()
-            return result
+            with job_language(language):
+                tracker = Tracker(task_uuid)
+                tracker.start()
+                token = activate(tracker.progress)
+                try:
+                    result = func(*args, **kwargs)
+                except BaseException as error:
+                    tracker.fail(error)
+                    raise
+                finally:
+                    deactivate(token)
+                tracker.succeed()
+                return result
 
         wrapper = sync_wrapper
     setattr(wrapper, _SPEC_ATTR, spec)

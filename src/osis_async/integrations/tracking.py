@@ -35,7 +35,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import DataError, connections, router, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from osis_async.conf import get_settings
@@ -114,6 +114,38 @@ class TaskSpec:
         name = shorten(str(self.name), NAME_MAX_LENGTH)
         description = shorten(str(self.description or ""), get_settings().MAX_DESCRIPTION_LENGTH)
         return name, description
+
+
+#: The longest language code taken from a message (BCP 47 tags are far shorter).
+LANGUAGE_MAX_LENGTH = 35
+
+
+def enqueue_language() -> str | None:
+    """The language active now (the request's, under ``LocaleMiddleware``), which the job is to
+    run under; None when translations are deactivated."""
+    language = translation.get_language()
+    return language if isinstance(language, str) and language else None
+
+
+def supported_language(language: object) -> str | None:
+    """``language`` as one of ``LANGUAGES`` (``fr-be`` becomes ``fr`` when only ``fr`` is
+    there), or None: missing, malformed, or a language this site does not offer."""
+    if not isinstance(language, str) or not 0 < len(language) <= LANGUAGE_MAX_LENGTH:
+        return None
+    try:
+        return translation.get_supported_language_variant(language)
+    except LookupError:
+        return None
+
+
+def job_language(language: object) -> contextlib.AbstractContextManager[Any]:
+    """Run a tracked job under the language recorded when it was enqueued: its own translated
+    strings (``gettext``, lazy ones, ``number_format``) and the tracking's notes are then in
+    the language of the person who started it. Without a usable one (a message from before
+    this was recorded, a language the site does not offer) nothing changes: the worker's
+    default, ``LANGUAGE_CODE``."""
+    code = supported_language(language)
+    return translation.override(code) if code is not None else contextlib.nullcontext()
 
 
 def check_person(person: Any) -> None:
