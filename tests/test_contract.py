@@ -102,7 +102,6 @@ def test_queryset_methods_named_for_intent(user: Any) -> None:
         )
     names = lambda queryset: sorted(queryset.values_list("name", flat=True))  # noqa: E731
     assert names(AsyncTask.objects.pending()) == ["PENDING", "PROCESSING"]
-    assert names(AsyncTask.objects.processing()) == ["PROCESSING"]
     assert names(AsyncTask.objects.finished()) == ["DONE", "ERROR"]
     assert names(AsyncTask.objects.unfinished()) == ["PENDING", "PROCESSING"]
     assert AsyncTask.objects.for_person(user).counts() == {"count": 4, "pending_count": 2}

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils.module_loading import import_string
 
 from osis_async.conf import (
@@ -20,6 +21,7 @@ from osis_async.conf import (
     seconds_error,
     whole_number_error,
 )
+from osis_async.events.sources import SOURCES
 
 
 @register(Tags.models)
@@ -191,10 +193,6 @@ def check_retention(**kwargs: Any) -> list[CheckMessage]:
 
 @register()
 def check_stream(**kwargs: Any) -> list[CheckMessage]:
-    from django.db import DEFAULT_DB_ALIAS, connections
-
-    from osis_async.events.sources import SOURCES
-
     conf = get_settings()
     errors: list[CheckMessage] = []
     if conf.CHANGE_SOURCE not in SOURCES:

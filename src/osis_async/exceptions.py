@@ -1,4 +1,4 @@
-from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 
 
 class InvalidTaskUpdate(ValidationError, ValueError):
@@ -10,7 +10,3 @@ class InvalidTaskUpdate(ValidationError, ValueError):
 
 class TaskNotFound(ObjectDoesNotExist, LookupError):
     """No task has the uuid given."""
-
-
-class RemoteAPIError(ImproperlyConfigured):
-    """Remote mode is set but its settings cannot work."""

@@ -12,7 +12,7 @@ from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from osis_async.events import publish
+from osis_async.changes import Change, announce
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import PROGRESSION_MAX, AsyncTask, touched
@@ -110,7 +110,7 @@ def update_task(
     for _ in range(2):
         updated = AsyncTask.objects.filter(in_order, uuid=task_uuid).unfinished().update(**values)
         if updated:
-            publish.task_changed(task_uuid)
+            announce(Change.of_task(task_uuid))
             return True
         if not _refused_why(task_uuid, started, completed):
             break

@@ -10,7 +10,7 @@ import datetime
 import reprlib
 import uuid as uuid_module
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -19,14 +19,17 @@ from django.utils.functional import Promise
 from osis_async.conf import get_settings
 from osis_async.exceptions import InvalidTaskUpdate
 from osis_async.models.enums.task import TaskState
-from osis_async.models.task import (
-    NAME_MAX_LENGTH,
-    PROGRESSION_MAX,
-    PROGRESSION_MIN,
-    TIME_TO_LIVE_MAX,
-    AsyncTask,
-)
 from osis_async.text import check_storable
+
+if TYPE_CHECKING:
+    from osis_async.models.task import AsyncTask
+
+#: The name column's length.
+NAME_MAX_LENGTH = 100
+PROGRESSION_MIN = 0
+PROGRESSION_MAX = 100
+#: The largest ``time_to_live`` (minutes): PostgreSQL's ``integer``.
+TIME_TO_LIVE_MAX = 2_147_483_647
 
 __all__ = [
     "DATETIME_MAX",

@@ -132,7 +132,7 @@ def backends(db_name: str, condition: str = "true", params: tuple[Any, ...] = ()
 
 def listeners(db_name: str) -> list[int]:
     """The backends on ``db_name`` of the streams' ``LISTEN`` connections."""
-    from osis_async.events.changes import CHANNEL
+    from osis_async.changes import CHANNEL
 
     return backends(db_name, "query = %s", (f"LISTEN {CHANNEL}",))
 
@@ -177,7 +177,7 @@ class ChannelWatch:
     published (the publisher sends from a thread of its own, after the write returned)."""
 
     def __init__(self) -> None:
-        from osis_async.events.changes import CHANNEL
+        from osis_async.changes import CHANNEL
 
         self._client = real_redis()
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)

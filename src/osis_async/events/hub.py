@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from osis_async.busy import bounded
+from osis_async.changes import Change
 from osis_async.conf import get_settings
-from osis_async.events.changes import Change
 from osis_async.events.database import DatabaseThread, database_thread
 from osis_async.events.sessions import ended_sessions
 from osis_async.events.sources import ChangeSource, source_from_settings
 from osis_async.listing import person_versions, version_token
+from osis_async.models.task import AsyncTask
 
 logger = logging.getLogger(__name__)
 
@@ -374,8 +375,6 @@ def _versions(
 
 
 def _owners(uuids: Collection[str]) -> set[str]:
-    from osis_async.models.task import AsyncTask
-
     owners = AsyncTask.objects.filter(uuid__in=list(uuids)).values_list("person_id", flat=True)
     return {str(person_id) for person_id in owners if person_id is not None}
 

@@ -24,9 +24,9 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from osis_async.changes import CHANNEL, Change
 from osis_async.conf import get_settings
 from osis_async.events import hub
-from osis_async.events.changes import CHANNEL, Change
 from osis_async.events.sources import source_name
 
 logger = logging.getLogger(__name__)
@@ -40,33 +40,19 @@ BREAK_MAX = 60.0
 QUEUE_LIMIT = 10_000
 
 
-def task_changed(uuid: Any) -> None:
-    _publish(Change.of_task(uuid))
-
-
-def person_changed(person_id: Any) -> None:
-    if person_id is not None:
-        _publish(Change.of_person(person_id))
-
-
-def anything_changed() -> None:
-    _publish(Change.of_everyone())
-
-
-def session_ended(session_key: str) -> None:
-    """A logout: the streams opened with that session end at once, in every process."""
-    change = Change.of_logout(session_key)
-    if source_name() == "postgres":
-        with connection.cursor() as cursor:
-            for payload in change.payloads():
-                cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+def on_change(sender: Any = None, change: Change | None = None, **kwargs: Any) -> None:
+    """Receives every ``osis_async.changes.announce``: tells the other processes (and this
+    one's streams) once the writer's transaction commits."""
+    if change is None or not change:
         return
-    _publish(change)
-
-
-def _publish(change: Change) -> None:
     source = source_name()
     if source == "postgres":
+        # The table's trigger tells of every row it changed; logouts are told here.
+        logouts = Change(sessions_ended=change.sessions_ended)
+        if logouts:
+            with connection.cursor() as cursor:
+                for payload in logouts.payloads():
+                    cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
         return
     redis_url = get_settings().REDIS_URL if source == "redis" else ""
     if not redis_url and not hub.has_hubs():

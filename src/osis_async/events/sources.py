@@ -15,8 +15,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Max
 
+from osis_async.changes import CHANNEL, Change
 from osis_async.conf import get_settings
-from osis_async.events.changes import CHANNEL, Change
+from osis_async.models.task import AsyncTask
 
 if TYPE_CHECKING:
     from osis_async.events.hub import Hub
@@ -133,15 +134,11 @@ class PollingSource:
 
 
 def _latest() -> tuple[Any, int]:
-    from osis_async.models.task import AsyncTask
-
     found = AsyncTask.objects.aggregate(latest=Max("updated_at"))["latest"]
     return found, AsyncTask.objects.count()
 
 
 def _changed_since(mark: tuple[Any, int]) -> tuple[Change, tuple[Any, int]]:
-    from osis_async.models.task import AsyncTask
-
     latest, count = mark
     rows = AsyncTask.objects.order_by()
     if latest is not None:

@@ -43,6 +43,7 @@ from celery.app.task import Task as CeleryTask
 from celery.local import Proxy
 from django.utils import timezone
 
+from osis_async import retention
 from osis_async.integrations.progress import (
     TaskProgress,
     activate,
@@ -412,8 +413,6 @@ def purge_async_tasks(batch_size: int = 1000, pause: float = 0.0) -> int:
         },
     }
     """
-    from osis_async import retention
-
     count = retention.purge(retention.cutoff(), batch_size=batch_size, pause=pause)
     logger.info("Retention purge: %d finished task(s) deleted.", count)
     return count

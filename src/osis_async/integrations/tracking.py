@@ -38,8 +38,8 @@ from django.db import DataError, connections, router, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from osis_async.changes import Change, announce
 from osis_async.conf import get_settings
-from osis_async.events import publish
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.integrations.progress import TaskProgress
 from osis_async.models.enums.task import TaskState
@@ -256,8 +256,6 @@ class Tracker:
             task_uuid if isinstance(task_uuid, uuid_module.UUID) else uuid_module.UUID(task_uuid)
         )
         if interval is None:
-            from osis_async.conf import get_settings
-
             interval = get_settings().PROGRESS_INTERVAL
         self.base_description = base_description
         self.background = background
@@ -377,7 +375,7 @@ class Tracker:
                     updated_at=touched(timezone.now()),
                 )
                 if updated:
-                    publish.task_changed(self.uuid)
+                    announce(Change.of_task(self.uuid))
                 return bool(updated)
 
             return self._guarded(write, final=False, what="retry")

@@ -10,17 +10,19 @@ from django.db.models import Count, ExpressionWrapper, F, Q
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext_lazy as _
 
+from osis_async.changes import Change, announce
 from osis_async.conf import get_settings, whole_setting
 from osis_async.models.enums.task import TaskState
 from osis_async.text import escape_unstorable
+from osis_async.validation import (
+    NAME_MAX_LENGTH,
+    PROGRESSION_MAX,
+    PROGRESSION_MIN,
+    validate_task,
+)
 
 MINUTE = datetime.timedelta(minutes=1)
 
-NAME_MAX_LENGTH = 100
-PROGRESSION_MIN = 0
-PROGRESSION_MAX = 100
-#: The largest ``time_to_live`` (minutes): PostgreSQL's ``integer``.
-TIME_TO_LIVE_MAX = 2_147_483_647
 
 #: What the TTL sweep writes into ``traceback`` of a task it gives up on.
 TTL_EXPIRED_MESSAGE = "Expired: the task did not finish within its time to live."
@@ -67,9 +69,6 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
     def pending(self) -> AsyncTaskQuerySet:
         """Tasks not finished yet, ``PENDING`` or ``PROCESSING``: what the badge counts."""
         return self.filter(state__in=TaskState.running())
-
-    def processing(self) -> AsyncTaskQuerySet:
-        return self.filter(state=TaskState.PROCESSING)
 
     def finished(self) -> AsyncTaskQuerySet:
         return self.filter(state__in=TaskState.finished())
@@ -156,8 +155,6 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
     def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
         """``QuerySet.bulk_create``, each task checked as ``save()`` checks it, before any is
         written."""
-        from osis_async.validation import validate_task
-
         tasks = list(objs)
         for task in tasks:
             validate_task(task)
@@ -167,9 +164,7 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
     def _published(count: int) -> int:
         """Tell the streams of a bulk change (PostgreSQL's trigger already has)."""
         if count:
-            from osis_async.events import publish
-
-            publish.anything_changed()
+            announce(Change.of_everyone())
         return count
 
 
@@ -241,8 +236,6 @@ class AsyncTask(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save, once the values pass ``osis_async.validation`` (``InvalidTaskUpdate`` if not,
         nothing written), the same on every database."""
-        from osis_async.validation import validate_task
-
         validate_task(self, kwargs.get("update_fields"))
         super().save(*args, **kwargs)
 

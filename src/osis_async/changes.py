@@ -1,9 +1,13 @@
-"""What a change tells the streams, and how it travels between processes.
+"""What a change tells the streams, the one path it takes from the code that writes, and how it
+travels between processes.
 
 A ``Change`` names whose task lists may have changed: persons by id, tasks by uuid (when the
-writer does not know their owner), or everyone; and sessions that ended (logouts). Between
-processes it travels as text payloads, one per item, which is what PostgreSQL's trigger sends
-(a person id) and what the Redis channel carries:
+writer does not know their owner), or everyone; and sessions that ended (logouts). The code that
+writes (``update_task``, the trackers, the sweeps, the model's signals) calls ``announce``; the
+events package, which imports the models, subscribes to ``changed`` when the app is ready, so
+nothing that writes imports it. Between processes a change travels as text payloads, one per
+item, which is what PostgreSQL's trigger sends (a person id) and what the Redis channel
+carries:
 
 - ``"42"``: person 42's tasks changed;
 - ``"task:<uuid>"``: that task's owner's tasks changed;
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from django.dispatch import Signal
 
 #: The PostgreSQL channel the table's trigger notifies, and the Redis pub/sub channel.
 CHANNEL = "osis_async_tasks"
@@ -88,3 +94,12 @@ class Change:
     def lists_changed(self) -> bool:
         """Whether some person's task list may have changed (not only sessions ending)."""
         return bool(self.persons or self.tasks or self.everyone)
+
+
+#: Sent with ``change=`` by ``announce``; the events package receives it.
+changed = Signal()
+
+
+def announce(change: Change) -> None:
+    """Tell whoever listens (the streams of this and other processes) of ``change``."""
+    changed.send(sender=Change, change=change)
