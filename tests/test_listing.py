@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from osis_async.listing import page_version, person_page
 from osis_async.models import AsyncTask, TaskState
-from osis_async.serializers import TASK_FIELDS, task_representation
+from osis_async.task_row import TASK_FIELDS, task_representation
 
 pytestmark = pytest.mark.django_db
 

@@ -29,7 +29,7 @@ from osis_async.busy import timeout_ms
 from osis_async.conf import get_settings
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import AsyncTask
-from osis_async.serializers import TASK_FIELDS, json_text, task_representation
+from osis_async.task_row import TASK_FIELDS, json_text, task_representation
 
 Counts = dict[str, int]
 #: What one page of a person's list looks like at a moment: their number of tasks, how many are
@@ -39,6 +39,8 @@ Counts = dict[str, int]
 #: Reading it costs one indexed query, and ``updated_at`` needs no index: a progress tick
 #: writes no index entry.
 PageVersion = tuple[int, int, str]
+#: The version of the list of a request with no person: empty, always.
+NOBODY: PageVersion = (0, 0, "")
 #: What a person's whole list looks like at a moment, as the streams compare it: their number of
 #: tasks and the latest ``updated_at``.
 Version = tuple[int, Any]
@@ -54,6 +56,8 @@ def person_page(
     On PostgreSQL the database writes the JSON (``osis_async_person_page``, migration 0006),
     elsewhere Python does from the rows of ``_page_sql``.
     """
+    if person is None:
+        return "[]", {"count": 0, "pending_count": 0}, NOBODY
     connection = connections[using]
     person_id = _person_id(person, connection)
     longest = get_settings().MAX_DESCRIPTION_LENGTH
@@ -93,6 +97,8 @@ def page_version(person: Any, limit: int, offset: int, using: str = "default") -
     """The version of one page of ``person``'s list, what its ETag is made of: one indexed
     query (the counts from the ``(person, state)`` index, the page's rows by the
     ``(person, created_at, id)`` one)."""
+    if person is None:
+        return NOBODY
     connection = connections[using]
     person_id = _person_id(person, connection)
     with connection.cursor() as cursor:
@@ -148,9 +154,11 @@ def version_token(version: Version) -> str:
 
 
 def list_etag(person: Any, version: PageVersion, limit: int, offset: int) -> str:
-    """The strong validator of one page of ``person``'s list at ``version``."""
+    """The strong validator of one page of ``person``'s list at ``version`` (``person`` may be
+    ``None``: a request with nobody's tasks to show)."""
     count, pending, signature = version
-    key = f"{__version__}:{person.pk}:{count}:{pending}:{signature}:{limit}:{offset}"
+    owner = "" if person is None else person.pk
+    key = f"{__version__}:{owner}:{count}:{pending}:{signature}:{limit}:{offset}"
     return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
 
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import QueryDict
-from django.utils.http import urlencode
 from rest_framework.request import Request
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from osis_async.conf import get_settings
-from osis_async.serializers import json_text
+from osis_async.task_row import json_text
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,21 @@ class Page:
             text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
         return text.encode()
 
+    # The links of DRF's LimitOffsetPagination, built only when there is such a page.
+
     def next_url(self, request: Request, count: int) -> str | None:
         if self.offset + self.limit >= count:
             return None
-        return _with_page(request, self.limit, self.offset + self.limit)
+        url = replace_query_param(request.build_absolute_uri(), "limit", self.limit)
+        return replace_query_param(url, "offset", self.offset + self.limit)
 
     def previous_url(self, request: Request) -> str | None:
         if self.offset <= 0:
             return None
-        return _with_page(request, self.limit, max(self.offset - self.limit, 0))
+        url = replace_query_param(request.build_absolute_uri(), "limit", self.limit)
+        if self.offset - self.limit <= 0:
+            return remove_query_param(url, "offset")
+        return replace_query_param(url, "offset", self.offset - self.limit)
 
 
 OFFSET_CUTOFF = 2**63 - 1
@@ -69,13 +75,3 @@ def _non_negative(raw: str | None, *, default: int = 0, cutoff: int = OFFSET_CUT
     if len(raw) > len(str(cutoff)):
         return cutoff
     return min(int(raw), cutoff)
-
-
-def _with_page(request: Request, limit: int, offset: int) -> str:
-    base = request.build_absolute_uri(request.path)
-    query = request.query_params
-    params = {key: values for key, values in query.lists() if key not in ("limit", "offset")}
-    params["limit"] = [str(limit)]
-    if offset:
-        params["offset"] = [str(offset)]
-    return f"{base}?{urlencode(sorted(params.items()), doseq=True)}"

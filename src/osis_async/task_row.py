@@ -1,0 +1,81 @@
+"""The list's row: what the list endpoint shows of a task, field by field, in order, and how each
+is written in its JSON.
+
+This module owns the row. The others follow it: ``serializers.AsyncTaskSerializer`` (the OpenAPI
+document), ``listing`` (the list's SQL on SQLite, through ``task_representation``), the
+PostgreSQL page function's ``json_build_object`` (migration 0006: a migration is frozen, so it
+spells the keys out) and the widget's ``frontend/src/types.ts``. ``tests/test_task_row.py`` holds
+all of them equal to ``ROW``: a field added here and forgotten there fails it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.utils import timezone
+
+#: How a field is written: its JSON type as the widget reads it.
+Kind = Literal["uuid", "text", "state", "integer", "datetime"]
+
+
+@dataclass(frozen=True)
+class RowField:
+    name: str
+    kind: Kind
+    #: ``null`` in the JSON when empty.
+    nullable: bool = False
+
+
+ROW: tuple[RowField, ...] = (
+    RowField("uuid", "uuid"),
+    RowField("name", "text"),
+    RowField("description", "text"),
+    RowField("state", "state"),
+    RowField("progression", "integer"),
+    RowField("created_at", "datetime"),
+    RowField("started_at", "datetime", nullable=True),
+    RowField("completed_at", "datetime", nullable=True),
+)
+
+#: The model fields the list reads and returns, in order.
+TASK_FIELDS: tuple[str, ...] = tuple(field.name for field in ROW)
+
+
+def iso_datetime(value: datetime.datetime | None) -> str | None:
+    """ISO 8601 to the microsecond with an offset: ``Z`` for the UTC the database hands out
+    under ``USE_TZ``, the default time zone's offset for a naive value. PostgreSQL's
+    ``osis_async_person_page`` writes the same text."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = timezone.make_aware(value)
+    text = value.isoformat(timespec="microseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+_WRITE: dict[Kind, Callable[[Any], Any]] = {
+    "uuid": str,
+    "text": _as_is,
+    "state": _as_is,
+    "integer": _as_is,
+    "datetime": iso_datetime,
+}
+_WRITERS = tuple((field.name, _WRITE[field.kind]) for field in ROW)
+
+
+def task_representation(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A ``TASK_FIELDS`` row (values in the model's types) as the list endpoint returns it."""
+    return {name: write(value) for (name, write), value in zip(_WRITERS, row, strict=True)}
+
+
+def json_text(data: Any) -> str:
+    """``data`` as compact JSON text, non-ASCII characters as they are."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
