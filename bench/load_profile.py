@@ -12,9 +12,10 @@ answer (and stream), lets them run a warm-up, measures a window, and stops every
   (gunicorn, WSGI);
 - ``conditional``: the same with ``If-None-Match`` (gunicorn);
 - ``stream``: one ``tasks/stream/`` per widget, held open; one conditional list request on each
-  ``ready`` (and ``changed``), no other polling (uvicorn, ASGI);
+  ``ready`` (and ``changed``), no other polling: what the widget does (uvicorn, ASGI);
 - ``stream+poll``: the stream as above plus a conditional poll every interval while it is open,
-  which is what ``frontend/src/taskFeed.ts`` does today (uvicorn).
+  what the widget did before it stopped polling while its stream is live, for comparison
+  (uvicorn).
 
 The widgets are idle (every task finished, nothing changes), so their interval is the
 widget's ``data-interval`` default, 300 s. Time is compressed by K (``--compression``): every
@@ -25,8 +26,8 @@ compressed. CPU is reported per 1,000 widget-minutes of real time. Each request 
 connection: real intervals are far longer than any server's keep-alive timeout.
 
 Servers: gunicorn with 2 x cores + 1 sync workers and the demo's ``CONN_MAX_AGE = 60``; uvicorn
-with one worker per core, uvloop and httptools, and psycopg's connection pool (``--asgi-db
-persistent`` for the demo's persistent connections, which hold one per open stream).
+with one worker per core, uvloop and httptools, ``serve_streams`` as documented, and
+psycopg's connection pool (``--asgi-db persistent`` for the demo's persistent connections).
 
 Exits 1 if any request failed (a status other than 200/304, a transport error, a stream that
 ended other than with ``reconnect``).
