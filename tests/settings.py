@@ -1,6 +1,7 @@
 """Settings for the test suite. ``OSIS_ASYNC_TEST_DB=postgres`` runs it on PostgreSQL."""
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -37,7 +38,18 @@ if os.environ.get("OSIS_ASYNC_TEST_DB", "sqlite") == "postgres":
         )
     }
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    # A file, not ":memory:": Django's in-memory test database is one shared cache, where a
+    # writer meets a concurrent reader (the stream's database thread) with an immediate "table is
+    # locked" instead of waiting as it does on a file, which is what sites run.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": ":memory:",
+            "TEST": {
+                "NAME": os.path.join(tempfile.gettempdir(), f"osis_async_tests_{os.getpid()}.sqlite3")
+            },
+        }
+    }
 
 INSTALLED_APPS = [
     "django.contrib.admin",
