@@ -294,8 +294,9 @@ def _shown_on_all(pages: list[Any], label: str, timeout_ms: float) -> float:
     for page in pages:
         remaining = max(timeout_ms - (time.monotonic() - started) * 1000, 1)
         page.wait_for_function(
-            """label => [...document.querySelectorAll('#async-tasks-viewer .osis-async-task__status')]
-                 .some(e => e.textContent.trim() === label)""",
+            """label => [...document.querySelectorAll(
+                 '#async-tasks-viewer .osis-async-task__status'
+               )].some(e => e.textContent.trim() === label)""",
             arg=label,
             timeout=remaining,
         )

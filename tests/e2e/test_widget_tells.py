@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from osis_async.models import AsyncTask, TaskState
+from osis_async.models import TaskState
 from osis_async.utils import update_task
 from tests.e2e.conftest import POLL_TIMEOUT_MS
 from tests.e2e.test_widget import REFRESH, create, open_widget, task_item
@@ -41,7 +41,9 @@ def test_a_task_that_ends_leaves_a_notice_by_the_button(open_page: Any, demo_use
 
     update_task(uuid, state=TaskState.DONE, completed_at=timezone.now())
     notice = page.locator("#async-tasks-viewer .osis-async__notice")
-    expect(notice).to_have_text(re.compile("Task “Students export” finished."), timeout=POLL_TIMEOUT_MS)
+    expect(notice).to_have_text(
+        re.compile("Task “Students export” finished."), timeout=POLL_TIMEOUT_MS
+    )
     expect(page.locator("#async-tasks-viewer [aria-live=polite]")).to_have_text(
         "Task “Students export” finished."
     )
@@ -54,7 +56,9 @@ def test_a_task_that_ends_leaves_a_notice_by_the_button(open_page: Any, demo_use
 
 def test_a_processing_task_shows_the_time_left(open_page: Any, demo_user: Any) -> None:
     started = timezone.now() - timedelta(minutes=3)
-    create(demo_user, "Grades import", state=TaskState.PROCESSING, progression=50, started_at=started)
+    create(
+        demo_user, "Grades import", state=TaskState.PROCESSING, progression=50, started_at=started
+    )
     create(demo_user, "Just started", state=TaskState.PROCESSING, progression=3, started_at=started)
     page = open_page("/")
     open_widget(page)
@@ -121,7 +125,9 @@ def test_signed_out_says_so_and_stops_asking(open_page: Any, demo_user: Any) -> 
     panel = open_widget(page)
     page.context.clear_cookies()
     asked: list[str] = []
-    page.on("request", lambda request: "/osis_async/tasks/" in request.url and asked.append(request.url))
+    page.on(
+        "request", lambda request: "/osis_async/tasks/" in request.url and asked.append(request.url)
+    )
     page.evaluate(REFRESH)
     expect(panel).to_contain_text("Sign in to see your tasks.")
     assert any("/osis_async/tasks/" in text and "403" in text for text in warnings), warnings
@@ -137,7 +143,9 @@ def test_no_axe_violations_with_a_scrolling_list_and_every_control_open(
     open_page: Any, demo_user: Any, axe_path: Path
 ) -> None:
     started = timezone.now() - timedelta(minutes=2)
-    running = create(demo_user, "Running", state=TaskState.PROCESSING, progression=40, started_at=started)
+    running = create(
+        demo_user, "Running", state=TaskState.PROCESSING, progression=40, started_at=started
+    )
     create(demo_user, "Long one", LONG, state=TaskState.DONE)
     for number in range(5):
         create(demo_user, f"Report {number}", "A yearly report.", state=TaskState.DONE)
