@@ -174,3 +174,24 @@ def test_no_axe_violations_with_a_scrolling_list_and_every_control_open(
     expect(notice.get_by_role("button", name="Close")).to_be_focused()
     page.keyboard.press("Enter")
     expect(notice).to_have_count(0)
+
+
+def test_the_title_starts_with_the_running_count_when_asked(open_page: Any, demo_user: Any) -> None:
+    uuid = create(demo_user, "Students export", state=TaskState.PROCESSING, progression=30)
+    page = open_page("/")
+    title = page.title()
+    assert not title.startswith("("), "the demo page's viewer does not ask for the badge"
+    page.evaluate(
+        """url => {
+          const element = document.createElement('div')
+          element.dataset.osisAsyncViewer = ''
+          element.dataset.url = url
+          element.dataset.titleBadge = ''
+          document.body.append(element)
+          OsisAsync.mountAll()
+        }""",
+        "/osis_async/tasks/",
+    )
+    expect(page).to_have_title(f"(1) {title}")
+    update_task(uuid, state=TaskState.DONE, completed_at=timezone.now())
+    expect(page).to_have_title(title, timeout=POLL_TIMEOUT_MS)
