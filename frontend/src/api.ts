@@ -9,6 +9,8 @@ export class FetchError extends Error {
     message: string,
     /** Seconds the server asked to wait before asking again (`Retry-After`), if it did. */
     readonly retryAfter: number | null = null,
+    /** The URL asked. */
+    readonly url = '',
   ) {
     super(message)
     this.name = 'FetchError'
@@ -70,15 +72,15 @@ function isTaskPage(body: unknown): body is TaskPage {
   return Array.isArray(page.results) && typeof page.count === 'number'
 }
 
-async function readPage(response: Response): Promise<TaskPage> {
+async function readPage(response: Response, url: string): Promise<TaskPage> {
   let body: unknown
   try {
     body = await response.json()
   } catch {
-    throw new FetchError(response.status, 'Response is not JSON')
+    throw new FetchError(response.status, 'Response is not JSON', null, url)
   }
   if (!isTaskPage(body)) {
-    throw new FetchError(response.status, 'Response is not a task page')
+    throw new FetchError(response.status, 'Response is not a task page', null, url)
   }
   return {
     count: body.count,
@@ -99,8 +101,44 @@ export async function fetchTaskPage(
   offset: number,
   signal?: AbortSignal,
   validators?: PageValidators,
+  timeout = 0,
 ): Promise<PageAnswer> {
   const url = pageUrl(endpoint, limit, offset)
+  const { signal: timed, timedOut, clear } = withTimeout(signal, timeout)
+  try {
+    return await askPage(url, timed, validators)
+  } catch (error) {
+    if (timedOut()) throw new FetchError(null, `no answer within ${timeout} s`, null, url)
+    if (error instanceof FetchError || (error as Error | null)?.name === 'AbortError') throw error
+    throw new FetchError(null, String(error), null, url)
+  } finally {
+    clear()
+  }
+}
+
+/** `signal`, also aborted after `seconds` (none for 0). */
+function withTimeout(signal: AbortSignal | undefined, seconds: number) {
+  if (!(seconds > 0)) return { signal, timedOut: () => false, clear: () => undefined }
+  const controller = new AbortController()
+  let expired = false
+  const abort = (): void => controller.abort()
+  signal?.addEventListener('abort', abort, { once: true })
+  if (signal?.aborted) controller.abort()
+  const timer = setTimeout(() => {
+    expired = true
+    controller.abort()
+  }, seconds * 1000)
+  return {
+    signal: controller.signal,
+    timedOut: () => expired,
+    clear() {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', abort)
+    },
+  }
+}
+
+async function askPage(url: string, signal: AbortSignal | undefined, validators?: PageValidators): Promise<PageAnswer> {
   const headers: Record<string, string> = { Accept: 'application/json' }
   const etag = validators?.etag(url)
   if (etag !== undefined) headers['If-None-Match'] = etag
@@ -114,14 +152,14 @@ export async function fetchTaskPage(
   const stream = linkTarget(response.headers.get('Link'), STREAM_REL, url)
   if (response.status === 304) {
     const kept = validators?.page(url)
-    if (kept === undefined) throw new FetchError(304, 'Not Modified, but nothing was kept')
+    if (kept === undefined) throw new FetchError(304, 'Not Modified, but nothing was kept', null, url)
     return { url, page: kept, stream }
   }
   if (!response.ok) {
     const retryAfter = retryAfterSeconds(response.headers.get('Retry-After'))
-    throw new FetchError(response.status, `HTTP ${response.status}`, retryAfter)
+    throw new FetchError(response.status, `HTTP ${response.status}`, retryAfter, url)
   }
-  const page = await readPage(response)
+  const page = await readPage(response, url)
   const newEtag = response.headers.get('ETag')
   if (validators && newEtag) validators.remember(url, newEtag, page)
   return { url, page, stream }

@@ -1,6 +1,7 @@
 import { createApp, type App } from 'vue'
 import TasksViewer from './components/TasksViewer.vue'
 import { createTranslator, TRANSLATOR } from './i18n'
+import { DEFAULT_TIMEOUT } from './taskFeed'
 import type { ViewerOptions } from './types'
 
 export const DEFAULT_INTERVAL = 300
@@ -23,10 +24,14 @@ function positiveInteger(value: unknown, fallback: number, max = Infinity): numb
   return Number.isFinite(number) && number > 0 ? Math.min(Math.floor(number), max) : fallback
 }
 
-/** Reads `data-url`, `data-interval`, `data-limit`, `data-lang` and `data-stream` from an element. */
+/** Reads `data-url`, `data-interval`, `data-limit`, `data-lang`, `data-stream`, `data-timeout`,
+ * `data-notify` and `data-title-badge` from an element. */
 export function optionsFromElement(element: HTMLElement): ViewerOptions {
-  const { url = '', interval, limit, lang, stream } = element.dataset
+  const { url = '', interval, limit, lang, stream, timeout, notify, titleBadge } = element.dataset
   return {
+    timeout: positiveInteger(timeout, DEFAULT_TIMEOUT),
+    notify: notify?.trim().toLowerCase() === 'browser' ? 'browser' : undefined,
+    titleBadge: titleBadge !== undefined && titleBadge.trim().toLowerCase() !== 'false',
     url,
     interval: positiveInteger(interval, DEFAULT_INTERVAL),
     limit: positiveInteger(limit, DEFAULT_LIMIT, MAX_LIMIT),
@@ -50,6 +55,9 @@ export function mount(element: HTMLElement, options: Partial<ViewerOptions> = {}
     interval: positiveInteger(options.interval, fromElement.interval ?? DEFAULT_INTERVAL),
     limit: positiveInteger(options.limit, fromElement.limit ?? DEFAULT_LIMIT, MAX_LIMIT),
     stream: options.stream ?? fromElement.stream ?? true,
+    timeout: positiveInteger(options.timeout, fromElement.timeout ?? DEFAULT_TIMEOUT),
+    notify: (options.notify ?? fromElement.notify) === 'browser',
+    titleBadge: options.titleBadge ?? fromElement.titleBadge ?? false,
     idPrefix: `osis-async-${instances}`,
   })
   app.provide(TRANSLATOR, createTranslator(options.lang ?? fromElement.lang ?? document.documentElement.lang))

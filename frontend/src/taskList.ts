@@ -24,6 +24,7 @@ export async function readSnapshot(
   wanted: number,
   signal: AbortSignal,
   validators: PageValidators,
+  timeout = 0,
 ): Promise<Snapshot> {
   const results: Task[] = []
   const seen = new Set<string>()
@@ -32,7 +33,7 @@ export async function readSnapshot(
   let last: PageAnswer
   do {
     const size = Math.min(REFRESH_CHUNK, wanted - results.length)
-    last = await fetchTaskPage(url, size, offset, signal, validators)
+    last = await fetchTaskPage(url, size, offset, signal, validators, timeout)
     asked.add(last.url)
     const before = results.length
     for (const task of last.page.results) {

@@ -1,6 +1,6 @@
 import { effectScope, shallowRef, watch, type Ref } from 'vue'
 import { delayAfter } from './backoff'
-import { useDocumentVisibility } from './composables/useDocumentVisibility'
+import { useAwake } from './composables/useAwake'
 
 /** Seconds before the first reopening after a failed stream, doubled each time up to RECONNECT_MAX. */
 export const RECONNECT_BASE = 1
@@ -62,7 +62,7 @@ class SharedStream {
 
   constructor(private readonly url: string) {
     this.visible = this.scope.run(() => {
-      const visible = useDocumentVisibility()
+      const visible = useAwake()
       watch(visible, (shown) => this.onVisibilityChange(shown), { flush: 'sync' })
       return visible
     })!

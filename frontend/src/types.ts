@@ -30,6 +30,12 @@ export interface ViewerOptions {
   lang?: string
   /** Follow the server's task stream when it offers one; defaults to true. */
   stream?: boolean
+  /** Seconds a request may take before it counts as failed; defaults to 15. */
+  timeout?: number
+  /** `'browser'`: tell of ended tasks through the browser's notifications while hidden. */
+  notify?: 'browser'
+  /** Start the page title with the count of running tasks; defaults to false. */
+  titleBadge?: boolean
 }
 
 export function isActive(task: Task): boolean {

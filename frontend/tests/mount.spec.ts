@@ -21,7 +21,15 @@ describe('data attributes', () => {
       limit: 15,
       lang: undefined,
       stream: true,
+      timeout: 15,
+      notify: undefined,
+      titleBadge: false,
     })
+    expect(
+      optionsFromElement(
+        createHost({ 'data-timeout': '4', 'data-notify': 'browser', 'data-title-badge': '' }),
+      ),
+    ).toMatchObject({ timeout: 4, notify: 'browser', titleBadge: true })
     expect(
       optionsFromElement(createHost({ 'data-interval': '30', 'data-limit': '500', 'data-lang': 'fr' })),
     ).toMatchObject({ interval: 30, limit: 100, lang: 'fr' })

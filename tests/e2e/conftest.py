@@ -72,7 +72,10 @@ def open_page(browser: Any, live_server: Any, demo_user: Any) -> Iterator[Callab
         locale: str = "en-GB",
         frozen_at: datetime | None = None,
         before_goto: Callable[[Any], object] | None = None,
+        refused_status: int | None = None,
     ) -> Any:
+        """``refused_status``: the browser's own console error for a resource answered with it
+        is expected (a signed-out test)."""
         context = browser.new_context(
             locale=locale, timezone_id="Europe/Brussels", viewport={"width": 1100, "height": 800}
         )
@@ -88,10 +91,13 @@ def open_page(browser: Any, live_server: Any, demo_user: Any) -> Iterator[Callab
         seen = Watched()
         watched.append(seen)
         page.on("pageerror", lambda error: seen.errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: seen.errors.append(message.text) if message.type == "error" else None,
-        )
+        expected = f"the server responded with a status of {refused_status} "
+
+        def on_console(message: Any) -> None:
+            if message.type == "error" and not (refused_status and expected in message.text):
+                seen.errors.append(message.text)
+
+        page.on("console", on_console)
         page.on(
             "request",
             lambda request: (

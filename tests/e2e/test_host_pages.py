@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from osis_async.models import AsyncTask, TaskState
 from osis_async.utils import update_task
@@ -50,7 +52,9 @@ def tasks(demo_user: Any) -> None:
             name=name, description=f"{name}, as a host page shows it.", person=demo_user
         ).uuid
         if state is not None:
-            update_task(uuid, state=state, progression=progression)
+            # Started long enough ago for its time left to show in every host alike.
+            started = timezone.now() - timedelta(minutes=10)
+            update_task(uuid, state=state, progression=progression, started_at=started)
 
 
 def open_widget(page: Any) -> Any:

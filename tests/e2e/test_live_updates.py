@@ -276,3 +276,69 @@ def test_polls_ask_only_for_changes(open_page: Any, demo_user: Any) -> None:
     expect(page.locator("#async-tasks-viewer .osis-async-task__status")).to_have_text("45%")
     assert fourth.request.header_value("if-none-match") == third.header_value("etag")
     assert fourth.status == 304
+
+
+TABS = 5
+TAB_LIMIT = 1.0
+TAKEOVER_LIMIT = 2.0
+
+
+def _open_streams(pages: list[Any], opened: dict[Any, list[Any]], ended: set[Any]) -> list[Any]:
+    """The pages that hold a stream request still open."""
+    return [page for page in pages if any(request not in ended for request in opened[page])]
+
+
+def _shown_on_all(pages: list[Any], label: str, timeout_ms: float) -> float:
+    """Waits until every page shows ``label`` and returns the seconds that took."""
+    started = time.monotonic()
+    for page in pages:
+        remaining = max(timeout_ms - (time.monotonic() - started) * 1000, 1)
+        page.wait_for_function(
+            """label => [...document.querySelectorAll(
+                 '#async-tasks-viewer .osis-async-task__status'
+               )].some(e => e.textContent.trim() === label)""",
+            arg=label,
+            timeout=remaining,
+        )
+    return time.monotonic() - started
+
+
+def test_tabs_share_one_stream_and_the_next_tab_takes_over(
+    open_asgi_page: Callable[[str], tuple[Any, Traffic]], demo_user: Any
+) -> None:
+    uuid = running_task(demo_user)
+    pages: list[Any] = []
+    opened: dict[Any, list[Any]] = {}
+    ended: set[Any] = set()
+    for _ in range(TABS):
+        page, traffic = open_asgi_page("/")
+        pages.append(page)
+        opened[page] = traffic.streams
+        page.on("requestfinished", lambda request: ended.add(request))
+        page.on("requestfailed", lambda request: ended.add(request))
+    for page in pages:
+        expect(page.locator("#async-tasks-viewer .osis-async-task__status")).to_have_text("5%")
+
+    deadline = time.monotonic() + 5
+    while not _open_streams(pages, opened, ended):
+        assert time.monotonic() < deadline, "no tab opened the stream"
+        pages[0].wait_for_timeout(50)
+    pages[0].wait_for_timeout(1_000)  # time for a second stream to open, were there one
+    leaders = _open_streams(pages, opened, ended)
+    assert len(leaders) == 1, f"{len(leaders)} open streams for {TABS} tabs"
+    assert sum(len(requests) for requests in opened.values()) == 1
+
+    update_task(uuid, progression=40)
+    took = _shown_on_all(pages, "40%", timeout_ms=5_000)
+    print(f"\n{TABS} tabs, one stream: the change on all of them in {took * 1000:.0f} ms")
+    assert took <= TAB_LIMIT
+
+    leader = leaders[0]
+    others = [page for page in pages if page is not leader]
+    leader.close()
+    update_task(uuid, progression=70)
+    took = _shown_on_all(others, "70%", timeout_ms=8_000)
+    print(f"leader closed: the next change on the other {len(others)} in {took * 1000:.0f} ms")
+    assert took <= TAKEOVER_LIMIT
+    others[0].wait_for_timeout(1_000)
+    assert len(_open_streams(others, opened, ended)) == 1

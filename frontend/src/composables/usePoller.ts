@@ -25,6 +25,8 @@ export interface PollerOptions {
   retryAfter?(error: unknown): number | null
   /** Longest wait a `retryAfter` may impose, in seconds. */
   retryAfterMax?: number
+  /** This failure stops the polling (signed out): no retry until `refresh()` or `resume()`. */
+  halts?(error: unknown): boolean
 }
 
 /**
@@ -44,6 +46,8 @@ export function usePoller<A>(request: PollRequest<A>, options: PollerOptions) {
   /** A change was announced while a request was in flight: refresh once it is answered. */
   let again = false
   let failures = 0
+  /** The last failure stopped the polling. */
+  let halted = false
   /** Time (ms) before which the server asked not to be asked again (`Retry-After`). */
   let retryAt = 0
 
@@ -58,6 +62,7 @@ export function usePoller<A>(request: PollRequest<A>, options: PollerOptions) {
   }
 
   function nextDelay(): number | null {
+    if (halted) return null
     if (failures > 0) return Math.max(delayAfter(failures, options.backoffBase, options.backoffMax), retryWait())
     return options.interval()
   }
@@ -72,6 +77,7 @@ export function usePoller<A>(request: PollRequest<A>, options: PollerOptions) {
   function noteFailure(error: unknown): void {
     failures += 1
     failed.value = true
+    halted = options.halts?.(error) ?? false
     const asked = options.retryAfter?.(error) ?? null
     retryAt = asked === null ? 0 : Date.now() + Math.min(asked, options.retryAfterMax ?? Infinity) * 1000
   }
@@ -119,6 +125,7 @@ export function usePoller<A>(request: PollRequest<A>, options: PollerOptions) {
   /** Sends the poller's own request now. */
   function refresh(): Promise<void> {
     clearTimer()
+    halted = false
     return run(request)
   }
 
