@@ -1,10 +1,19 @@
 from __future__ import annotations
 
 import logging
+import uuid as uuid_module
 from typing import Any, cast
 
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseNotAllowed,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,6 +36,7 @@ from osis_async.listing import list_etag, page_version, person_page
 from osis_async.models.task import AsyncTask
 from osis_async.pagination import Page
 from osis_async.persons import get_person
+from osis_async.result_storage import result_storage
 from osis_async.schema import HAS_SPECTACULAR, list_schema
 
 logger = logging.getLogger(__name__)
@@ -126,6 +136,46 @@ class TaskProgressView(DetailView):
         except DatabaseError:
             logger.warning("A task's progress could not be read in time.", exc_info=True)
             return busy_response()
+
+
+def task_result(request: HttpRequest, uuid: uuid_module.UUID) -> HttpResponseBase:
+    """The file of task ``uuid``'s result, as an attachment, to the task's owner only.
+
+    Anonymous: 403. Another person's task, an unknown uuid, a task without a file and a file its
+    storage lost: the same 404, so nothing tells them apart.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    if not request.user.is_authenticated:
+        return HttpResponse(status=403)
+    try:
+        with bounded():
+            person = get_person(request)
+            found = (
+                AsyncTask.objects.for_person(person)
+                .filter(uuid=uuid, person__isnull=False, result_file__gt="")
+                .values_list("result_file", "result_filename")
+                .first()
+                if person is not None
+                else None
+            )
+    except DatabaseError:
+        logger.warning("A task's result could not be read in time.", exc_info=True)
+        return busy_response()
+    if found is None:
+        raise Http404("No such result.")
+    name, filename = found
+    try:
+        content = result_storage().open(name, "rb")
+    except (OSError, SuspiciousFileOperation):
+        logger.warning("The result file %r of task %s is gone from its storage.", name, uuid)
+        raise Http404("No such result.") from None
+    response = FileResponse(
+        content, as_attachment=True, filename=filename or name.rsplit("/", 1)[-1]
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 if HAS_SPECTACULAR:
