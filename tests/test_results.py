@@ -177,9 +177,7 @@ def test_another_person_an_unknown_uuid_and_a_task_without_file_get_the_same_404
     assert others.content == unknown.content == no_file.content
 
 
-def test_anonymous_is_refused(
-    storage_dir: Path, make_task: Any, user: Any, client: Client
-) -> None:
+def test_anonymous_is_refused(storage_dir: Path, make_task: Any, user: Any, client: Client) -> None:
     task = make_task(person=user)
     set_result(task.uuid, file=b"secret", filename="grades.csv")
     response = download(client, task)
@@ -211,9 +209,7 @@ def test_a_new_result_replaces_the_old_file(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_file_is_deleted_with_its_task(
-    storage_dir: Path, make_task: Any, user: Any
-) -> None:
+def test_the_file_is_deleted_with_its_task(storage_dir: Path, make_task: Any, user: Any) -> None:
     task = make_task(person=user)
     with open(__file__, "rb") as source:
         set_result(task.uuid, file=source, filename="source.py")

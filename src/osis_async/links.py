@@ -30,6 +30,7 @@ _IGNORED = frozenset({"target", "rel", "class", "title", "download"})
 _ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&#x27;": "'"}
 _ENTITY = re.compile("|".join(map(re.escape, _ENTITIES)), re.IGNORECASE)
 # Whitespace, controls and backslashes: browsers drop or rewrite them (``/\\host`` is ``//host``).
+_ABSOLUTE = re.compile(r"https?://[^/?#]", re.IGNORECASE)
 _UNSAFE_CHARACTER = re.compile(r"[\s\x00-\x1f\x7f\\]")
 
 
@@ -47,6 +48,8 @@ def is_safe_url(value: str) -> bool:
         return False
     if value.startswith("/"):
         return not value.startswith("//")
+    if not _ABSOLUTE.match(value):  # "http:host" and "https:/host" are not links
+        return False
     try:
         parts = urlsplit(value)
     except ValueError:

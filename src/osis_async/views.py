@@ -124,6 +124,11 @@ class TaskProgressView(DetailView):
             AsyncTask.objects.for_person(person), uuid=self.kwargs["uuid"], person__isnull=False
         )
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["result_url"] = task_result_url(self.object)
+        return context
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             if not request.user.is_authenticated:
@@ -136,6 +141,15 @@ class TaskProgressView(DetailView):
         except DatabaseError:
             logger.warning("A task's progress could not be read in time.", exc_info=True)
             return busy_response()
+
+
+def task_result_url(task: AsyncTask) -> str | None:
+    """The link to ``task``'s result, as the list gives it."""
+    if task.result_url:
+        return task.result_url
+    if task.result_file:
+        return reverse("osis_async:task-result", args=[task.uuid])
+    return None
 
 
 def task_result(request: HttpRequest, uuid: uuid_module.UUID) -> HttpResponseBase:
