@@ -12,7 +12,7 @@ import io
 import logging
 import uuid as uuid_module
 from functools import partial
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.core.files import File
 from django.db import transaction
@@ -102,7 +102,7 @@ def _as_file(file: object, filename: str) -> File[Any]:
     if isinstance(file, File):
         return file
     if hasattr(file, "read"):
-        return File(file, name=filename)
+        return File(cast(IO[Any], file), name=filename)
     raise InvalidTaskUpdate(
         f"file must be bytes, a str or a file object (django.core.files.File, an open file), "
         f"got {type(file).__name__} {shown(file)}."

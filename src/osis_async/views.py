@@ -178,7 +178,7 @@ def task_result(request: HttpRequest, uuid: uuid_module.UUID) -> HttpResponseBas
         return busy_response()
     if found is None:
         raise Http404("No such result.")
-    name, filename = found
+    name, filename = str(found[0]), found[1]
     try:
         content = result_storage().open(name, "rb")
     except (OSError, SuspiciousFileOperation):
