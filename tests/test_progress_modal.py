@@ -58,7 +58,9 @@ def test_the_modal_links_old_descriptions_and_shows_the_outcome(
 ) -> None:
     done = make_task(
         person=user,
-        description='Ready: <a href="/media/x.pdf">Download</a> <a href="javascript:alert(1)">x</a>',
+        description=(
+            'Ready: <a href="/media/x.pdf">Download</a> <a href="javascript:alert(1)">x</a>'
+        ),
     )
     update_task(done.uuid, state=TaskState.DONE, result_url="https://example.org/r")
     html = user_client.get(url(done)).content.decode()
