@@ -5,6 +5,8 @@ database backend."""
 import os
 from typing import Any
 
+from django.conf import global_settings
+
 from tests.integration import tasks_settings
 from tests.integration.tasks_settings import results_folder
 from tests.settings import *  # noqa: F403
@@ -28,15 +30,9 @@ LOGGING = {
     },
 }
 
-# Result files go to a folder the test process reads too (``results_folder`` in conftest).
+# Result files go to a folder the test process reads too (``shared_results`` in conftest).
 STORAGES = {
-    **globals().get(
-        "STORAGES",
-        {
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        },
-    ),
+    **global_settings.STORAGES,
     "results": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": results_folder(os.environ.get("OSIS_ASYNC_TEST_DB_NAME", ""))},
