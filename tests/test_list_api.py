@@ -33,6 +33,10 @@ TASK_KEYS = {
     "created_at",
     "started_at",
     "completed_at",
+    # The contract's keys, and the outcome's (issue 12).
+    "result_url",
+    "result_label",
+    "error_message",
 }
 
 

@@ -91,3 +91,26 @@ def test_0005_reverses_to_the_0004_function_and_reapplies(user: Any) -> None:
     results, counts, _version = person_page(user, 0, 15)
     assert counts == {"count": 1, "pending_count": 1}
     assert '"name":"Again"' in results.replace(" ", "")
+
+
+@pytest.mark.postgres
+def test_0007_adds_nullable_columns_without_a_rewrite_and_reverses() -> None:
+    """Nullable columns without a default: a catalogue change, no row rewritten."""
+    from io import StringIO
+
+    out = StringIO()
+    call_command("sqlmigrate", "osis_async", "0007", stdout=out)
+    sql = out.getvalue()
+    added = [line for line in sql.splitlines() if "ADD COLUMN" in line]
+    assert len(added) == 5
+    assert all("NOT NULL" not in line and "DEFAULT" not in line for line in added)
+    if connection.vendor != "postgresql":
+        return
+    try:
+        call_command("migrate", "osis_async", "0006", verbosity=0)
+        assert function_arguments()["osis_async_person_page"].endswith(
+            "p_description_max integer, p_lock_timeout text"
+        )
+    finally:
+        call_command("migrate", "osis_async", verbosity=0)
+    assert function_arguments()["osis_async_person_page"].endswith("p_result_path text")

@@ -51,3 +51,30 @@ def test_blocks_can_be_overridden() -> None:
     source = get_template("osis_async/modal_async_progress.html").template.source
     for block in ("modal_title", "task_finished", "modal_footer"):
         assert f"{{% block {block} %}}" in source
+
+
+def test_the_modal_links_old_descriptions_and_shows_the_outcome(
+    user_client: Client, user: Any, make_task: Callable[..., AsyncTask]
+) -> None:
+    done = make_task(
+        person=user,
+        description=(
+            'Ready: <a href="/media/x.pdf">Download</a> <a href="javascript:alert(1)">x</a>'
+        ),
+    )
+    update_task(done.uuid, state=TaskState.DONE, result_url="https://example.org/r")
+    html = user_client.get(url(done)).content.decode()
+    assert '<a href="/media/x.pdf" target="_blank" rel="noopener noreferrer">Download</a>' in html
+    assert "&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;" in html
+    assert 'href="https://example.org/r"' in html and ">Open</a>" in html
+    failed = make_task(person=user)
+    update_task(
+        failed.uuid,
+        state=TaskState.ERROR,
+        exception=RuntimeError("password=hunter2"),
+        error_message="Row 1644 has an unknown student id.",
+    )
+    html = user_client.get(url(failed)).content.decode()
+    assert "Row 1644 has an unknown student id." in html
+    assert "hunter2" not in html
+    assert "osis-async-modal-result" not in html

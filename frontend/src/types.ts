@@ -9,6 +9,12 @@ export interface Task {
   created_at: string
   started_at: string | null
   completed_at: string | null
+  /** A link to open the task's result (a URL, or the result view of its file), or null. */
+  result_url: string | null
+  /** The result button's text; null for the widget's own ("Open" / "Download"). */
+  result_label: string | null
+  /** Why the task failed, for its person; null for the widget's generic message. */
+  error_message: string | null
 }
 
 export interface TaskPage {

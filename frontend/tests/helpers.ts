@@ -16,6 +16,9 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     created_at: new Date(Date.now() - 120_000).toISOString(),
     started_at: null,
     completed_at: null,
+    result_url: null,
+    result_label: null,
+    error_message: null,
     ...overrides,
   }
 }

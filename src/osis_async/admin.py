@@ -17,8 +17,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from osis_async.models.task import AsyncTask
 
@@ -72,6 +72,10 @@ class AsyncTaskAdmin(admin.ModelAdmin):
         "updated_at",
         "started_at",
         "completed_at",
+        "error_message",
+        "result_url",
+        "result_label",
+        "result_filename",
         "traceback_block",
     )
     readonly_fields = fields
@@ -110,7 +114,7 @@ class AsyncTaskAdmin(admin.ModelAdmin):
     @admin.action(description=_("Mark selected running tasks as errored"), permissions=["change"])
     def mark_errored(self, request: HttpRequest, queryset: QuerySet[AsyncTask]) -> None:
         count = AsyncTask.objects.filter(pk__in=queryset.values("pk")).mark_errored(
-            timezone.now(), ADMIN_ERROR_MESSAGE
+            timezone.now(), ADMIN_ERROR_MESSAGE, gettext("Stopped by an administrator.")
         )
         self.message_user(
             request,

@@ -10,7 +10,7 @@ class OsisAsyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from osis_async import checks, conf  # noqa: F401  (registers checks and signal handlers)
+        from osis_async import checks, conf, results  # noqa: F401  (registers checks and signal handlers)
         from osis_async.events import signals
 
         signals.connect()

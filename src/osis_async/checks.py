@@ -280,3 +280,21 @@ def check_db_timeout(**kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_result_storage(**kwargs: Any) -> list[CheckMessage]:
+    """``OSIS_ASYNC_RESULT_STORAGE`` names a storage of ``STORAGES``."""
+    name = get_settings().RESULT_STORAGE
+    known = sorted(getattr(settings, "STORAGES", {}) or {"default": {}})
+    if not isinstance(name, str) or name not in known:
+        return [
+            Error(
+                f"OSIS_ASYNC_RESULT_STORAGE {name!r} is not a key of STORAGES; the keys are "
+                f"{', '.join(repr(key) for key in known)}.",
+                hint="Name the storage that keeps tasks' result files (default 'default'), "
+                "preferably one the web server does not serve publicly.",
+                id="osis_async.E027",
+            )
+        ]
+    return []

@@ -80,6 +80,8 @@ class AsyncSettings:
     #: The longest task description accepted, in characters (``update_task``, ``save``,
     #: ``progress.report``); the list endpoint shows no more of older, longer ones.
     MAX_DESCRIPTION_LENGTH: int = 2_000
+    #: The key of ``STORAGES`` whose storage keeps tasks' result files.
+    RESULT_STORAGE: str = "default"
 
 
 def _read() -> AsyncSettings:

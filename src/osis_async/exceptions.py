@@ -10,3 +10,17 @@ class InvalidTaskUpdate(ValidationError, ValueError):
 
 class TaskNotFound(ObjectDoesNotExist, LookupError):
     """No task has the uuid given."""
+
+
+class TaskFailed(Exception):
+    """Raised by a tracked job to fail with a reason its person may read.
+
+    The task becomes ``ERROR`` and ``message`` (a lazy translation is welcome: it is rendered in
+    the language the job runs in) is its ``error_message``, shown under its bar. Any other
+    exception shows a generic message instead, never its text, which may hold secrets.
+    ``raise TaskFailed(_("Row 1644 has an unknown student id."))``
+    """
+
+    def __init__(self, message: object) -> None:
+        self.message = str(message)
+        super().__init__(self.message)

@@ -3,7 +3,7 @@ validator in one statement, and the validator alone for a conditional poll.
 
 Every open widget runs it every few seconds, so it is written once as SQL rather than compiled
 by the ORM on each request (which costs more than running it). On PostgreSQL the page is a
-PL/pgSQL function (migration 0006) that writes the page's JSON itself: its plan is
+PL/pgSQL function (migration 0007) that writes the page's JSON itself: its plan is
 made once per database session, and no row goes through Python. ``tests/test_listing.py`` holds
 both forms to the ORM's answer.
 
@@ -23,13 +23,14 @@ from weakref import WeakKeyDictionary
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
+from django.urls import reverse
 
 from osis_async import __version__
 from osis_async.busy import timeout_ms
 from osis_async.conf import get_settings
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import AsyncTask
-from osis_async.task_row import TASK_FIELDS, json_text, task_representation
+from osis_async.task_row import RESULT_PATH_UUID, TASK_FIELDS, json_text, task_representation
 
 Counts = dict[str, int]
 #: What one page of a person's list looks like at a moment: their number of tasks, how many are
@@ -53,7 +54,7 @@ def person_page(
     ``task_representation`` objects, with the ``count`` and ``pending_count`` of the whole list
     and the page's version, in one statement, past the end of the list too.
 
-    On PostgreSQL the database writes the JSON (``osis_async_person_page``, migration 0006),
+    On PostgreSQL the database writes the JSON (``osis_async_person_page``, migration 0007),
     elsewhere Python does from the rows of ``_page_sql``.
     """
     if person is None:
@@ -64,7 +65,8 @@ def person_page(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                _page_function_sql(), [person_id, limit, offset, longest, f"{timeout_ms()}ms"]
+                _page_function_sql(),
+                [person_id, limit, offset, longest, f"{timeout_ms()}ms", result_path()],
             )
             total, pending, signature, results = cursor.fetchone()
         return results, {"count": total, "pending_count": pending}, (total, pending, signature)
@@ -89,8 +91,31 @@ def person_page(
         for row in raw
     ]
     signature = _signature((row[size], row[size + 1]) for row in raw)
-    results = json_text([task_representation(row) for row in rows])
+    path = result_path()
+    results = json_text(
+        [
+            task_representation(_with_result(row, file, path))
+            for row, file in zip(rows, (row[size + 2] for row in raw), strict=True)
+        ]
+    )
     return results, counts, (total, pending, signature)
+
+
+#: Where ``result_url`` sits in a row of ``TASK_FIELDS``.
+_RESULT_URL = TASK_FIELDS.index("result_url")
+
+
+def result_path() -> str:
+    """The result view's path, ``RESULT_PATH_UUID`` standing for each task's uuid."""
+    return reverse("osis_async:task-result", args=[RESULT_PATH_UUID])
+
+
+def _with_result(row: tuple[Any, ...], file: str | None, path: str) -> tuple[Any, ...]:
+    """``row`` with its ``result_url``: the URL given, or the result view's for a file."""
+    if row[_RESULT_URL] is not None or not file:
+        return row
+    url = path.replace(RESULT_PATH_UUID, str(row[TASK_FIELDS.index("uuid")]))
+    return (*row[:_RESULT_URL], url, *row[_RESULT_URL + 1 :])
 
 
 def page_version(person: Any, limit: int, offset: int, using: str = "default") -> PageVersion:
@@ -183,7 +208,7 @@ VERSIONS_CHUNK = 1000
 @cache
 def _page_function_sql() -> str:
     running = ",".join(state.value for state in TaskState.running())
-    return f"SELECT * FROM osis_async_person_page(%s, '{{{running}}}', %s, %s, %s, %s)"
+    return f"SELECT * FROM osis_async_person_page(%s, '{{{running}}}', %s, %s, %s, %s, %s)"
 
 
 @cache
@@ -215,8 +240,8 @@ def _counts_sql() -> str:
 def _page_sql() -> str:
     table = f'"{AsyncTask._meta.db_table}"'
     columns = _quoted(*TASK_FIELDS)
-    created_at, updated_at, person, pk, description = _quoted(
-        "created_at", "updated_at", "person", "pk", "description"
+    created_at, updated_at, person, pk, description, result_file = _quoted(
+        "created_at", "updated_at", "person", "pk", "description", "result_file"
     )
     # Descriptions cut to the longest the list returns, as osis_async_person_page does.
     shown = [
@@ -227,9 +252,9 @@ def _page_sql() -> str:
         for column in columns
     ]
     return (
-        f"SELECT {', '.join(shown)}, page.{pk}, page.{updated_at}, "
+        f"SELECT {', '.join(shown)}, page.{pk}, page.{updated_at}, page.{result_file}, "
         f"counts.total, counts.pending FROM ({_counts_sql()}) AS counts "
-        f"LEFT JOIN (SELECT {', '.join(columns)}, {pk}, {updated_at} FROM {table} "
+        f"LEFT JOIN (SELECT {', '.join(columns)}, {pk}, {updated_at}, {result_file} FROM {table} "
         f"WHERE {person} = %s ORDER BY {created_at} DESC, {pk} DESC LIMIT %s OFFSET %s) AS page "
         f"ON 1 = 1 ORDER BY page.{created_at} DESC, page.{pk} DESC"
     )

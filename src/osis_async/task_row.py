@@ -3,7 +3,7 @@ is written in its JSON.
 
 This module owns the row. The others follow it: ``serializers.AsyncTaskSerializer`` (the OpenAPI
 document), ``listing`` (the list's SQL on SQLite, through ``task_representation``), the
-PostgreSQL page function's ``json_build_object`` (migration 0006: a migration is frozen, so it
+PostgreSQL page function's ``json_build_object`` (migration 0007: a migration is frozen, so it
 spells the keys out) and the widget's ``frontend/src/types.ts``. ``tests/test_task_row.py`` holds
 all of them equal to ``ROW``: a field added here and forgotten there fails it.
 """
@@ -39,7 +39,16 @@ ROW: tuple[RowField, ...] = (
     RowField("created_at", "datetime"),
     RowField("started_at", "datetime", nullable=True),
     RowField("completed_at", "datetime", nullable=True),
+    # The result to open: the URL given, or the result view's for a file (``RESULT_PATH``).
+    RowField("result_url", "text", nullable=True),
+    RowField("result_label", "text", nullable=True),
+    RowField("error_message", "text", nullable=True),
 )
+
+#: The result view's path for the task with this uuid stands for the task's own: the list
+#: replaces it (PostgreSQL's page function, SQLite's ``listing``), so a page costs no
+#: ``reverse()`` per row.
+RESULT_PATH_UUID = "00000000-0000-0000-0000-000000000000"
 
 #: The model fields the list reads and returns, in order.
 TASK_FIELDS: tuple[str, ...] = tuple(field.name for field in ROW)

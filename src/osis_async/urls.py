@@ -2,7 +2,7 @@ from django.urls import path
 
 from osis_async.events.stream import task_stream
 from osis_async.schema import HAS_SPECTACULAR
-from osis_async.views import TaskListView, TaskProgressView
+from osis_async.views import TaskListView, TaskProgressView, task_result
 
 app_name = "osis_async"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("tasks/", TaskListView.as_view(), name="task-list"),
     path("tasks/stream/", task_stream, name="task-stream"),
     path("tasks/<uuid:uuid>/progress/", TaskProgressView.as_view(), name="task-progress"),
+    path("tasks/<uuid:uuid>/result/", task_result, name="task-result"),
 ]
 
 if HAS_SPECTACULAR:

@@ -16,6 +16,7 @@ from osis_async.changes import Change, announce
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import PROGRESSION_MAX, AsyncTask, touched
+from osis_async.results import clean_error_message, clean_result_url, set_result
 from osis_async.text import escape_unstorable
 from osis_async.validation import (
     check_order,
@@ -30,7 +31,7 @@ from osis_async.validation import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["update_task", "format_exception"]
+__all__ = ["update_task", "format_exception", "set_result"]
 
 
 def update_task(
@@ -41,6 +42,9 @@ def update_task(
     started_at: datetime.datetime | None = None,
     completed_at: datetime.datetime | None = None,
     exception: BaseException | None = None,
+    *,
+    result_url: str | None = None,
+    error_message: str | None = None,
 ) -> bool:
     """Change the given fields of task ``uuid`` in one UPDATE statement; ``None`` means unchanged.
 
@@ -48,6 +52,11 @@ def update_task(
     never undo each other. Moving to ``PROCESSING`` sets ``started_at`` if the task has none;
     moving to ``DONE`` or ``ERROR`` sets ``completed_at`` (and ``DONE`` sets progression to 100)
     unless they are given. ``exception`` stores its full formatted traceback.
+
+    ``result_url`` is a link the person may open once the task is done (``http``, ``https`` or a
+    path on this site; ``osis_async.utils.set_result`` also takes a file). ``error_message`` is
+    the short reason the person reads when it failed, apart from the traceback, which is for
+    developers.
 
     A task that is ``DONE`` or ``ERROR`` is finished: a later call writes nothing and returns
     ``False``. Returns ``True`` when the task was updated. Raises ``InvalidTaskUpdate`` for a bad
@@ -59,6 +68,10 @@ def update_task(
         values["progression"] = clean_progression(progression)
     if description is not None:
         values["description"] = clean_description(description)
+    if result_url is not None:
+        values["result_url"] = clean_result_url(result_url)
+    if error_message is not None:
+        values["error_message"] = clean_error_message(error_message)
     started = None if started_at is None else clean_datetime("started_at", started_at)
     completed = None if completed_at is None else clean_datetime("completed_at", completed_at)
     if exception is not None:

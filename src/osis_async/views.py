@@ -1,10 +1,19 @@
 from __future__ import annotations
 
 import logging
+import uuid as uuid_module
 from typing import Any, cast
 
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseNotAllowed,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,6 +36,7 @@ from osis_async.listing import list_etag, page_version, person_page
 from osis_async.models.task import AsyncTask
 from osis_async.pagination import Page
 from osis_async.persons import get_person
+from osis_async.result_storage import result_storage
 from osis_async.schema import HAS_SPECTACULAR, list_schema
 
 logger = logging.getLogger(__name__)
@@ -114,6 +124,11 @@ class TaskProgressView(DetailView):
             AsyncTask.objects.for_person(person), uuid=self.kwargs["uuid"], person__isnull=False
         )
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["result_url"] = task_result_url(self.object)
+        return context
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             if not request.user.is_authenticated:
@@ -126,6 +141,55 @@ class TaskProgressView(DetailView):
         except DatabaseError:
             logger.warning("A task's progress could not be read in time.", exc_info=True)
             return busy_response()
+
+
+def task_result_url(task: AsyncTask) -> str | None:
+    """The link to ``task``'s result, as the list gives it."""
+    if task.result_url:
+        return task.result_url
+    if task.result_file:
+        return reverse("osis_async:task-result", args=[task.uuid])
+    return None
+
+
+def task_result(request: HttpRequest, uuid: uuid_module.UUID) -> HttpResponseBase:
+    """The file of task ``uuid``'s result, as an attachment, to the task's owner only.
+
+    Anonymous: 403. Another person's task, an unknown uuid, a task without a file and a file its
+    storage lost: the same 404, so nothing tells them apart.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    if not request.user.is_authenticated:
+        return HttpResponse(status=403)
+    try:
+        with bounded():
+            person = get_person(request)
+            found = (
+                AsyncTask.objects.for_person(person)
+                .filter(uuid=uuid, person__isnull=False, result_file__gt="")
+                .values_list("result_file", "result_filename")
+                .first()
+                if person is not None
+                else None
+            )
+    except DatabaseError:
+        logger.warning("A task's result could not be read in time.", exc_info=True)
+        return busy_response()
+    if found is None:
+        raise Http404("No such result.")
+    name, filename = str(found[0]), found[1]
+    try:
+        content = result_storage().open(name, "rb")
+    except (OSError, SuspiciousFileOperation):
+        logger.warning("The result file %r of task %s is gone from its storage.", name, uuid)
+        raise Http404("No such result.") from None
+    response = FileResponse(
+        content, as_attachment=True, filename=filename or name.rsplit("/", 1)[-1]
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 if HAS_SPECTACULAR:

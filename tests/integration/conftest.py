@@ -343,3 +343,20 @@ def tasks_db_backend(django_db_setup: None, django_db_blocker: Any) -> Iterator[
             call_command("migrate", "django_tasks_database", verbosity=0)
         # Its tables stay: the test database goes at the end of the session.
         yield
+
+
+@pytest.fixture
+def shared_results(settings: Any, postgres_db: str) -> Path:
+    """The workers' result storage (``worker_settings``), used by this process too."""
+    from tests.integration.tasks_settings import results_folder
+
+    folder = results_folder(postgres_db)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "results": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": folder},
+        },
+    }
+    settings.OSIS_ASYNC_RESULT_STORAGE = "results"
+    return Path(folder)

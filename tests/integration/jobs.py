@@ -19,6 +19,7 @@ from django.db import connection
 from django.utils import translation
 
 from demo.jobs import JOBS, work
+from osis_async.exceptions import TaskFailed
 from osis_async.integrations import celery as tracked_celery
 from osis_async.integrations import django_tasks as tracked_tasks
 from osis_async.integrations import tracking
@@ -227,3 +228,34 @@ async def async_add_up(key: str, numbers: list[int]) -> int:
 def demo_export_task(key: str) -> None:
     record(key, note=language())
     work(QUICK_EXPORT, tracked_tasks.progress())
+
+
+# --- results and failure reasons (issue 12) ---------------------------------------------------
+
+REPORT_BYTES = b"id;name\n1;Ada\n"
+REPORT_NAME = "Élèves 2026.csv"
+UNKNOWN_STUDENT = "Row 1644 has an unknown student id."
+
+
+@tracked_celery.tracked_task(name="Report", description="Writes a file.")
+@shared_task(bind=True)
+def celery_report(self: Any) -> None:
+    tracked_celery.progress(self).result(file=REPORT_BYTES, filename=REPORT_NAME)
+
+
+@tracked_celery.tracked_task(name="Checked import", description="Refuses a bad row.")
+@shared_task(bind=True)
+def celery_refuse(self: Any) -> None:
+    raise TaskFailed(UNKNOWN_STUDENT)
+
+
+@tracked_tasks.tracked_task(name="Report", description="Writes a file.")
+@task()
+def tasks_report(key: str) -> None:
+    tracked_tasks.progress().result(file=REPORT_BYTES, filename=REPORT_NAME)
+
+
+@tracked_tasks.tracked_task(name="Checked import", description="Refuses a bad row.")
+@task()
+def tasks_refuse(key: str) -> None:
+    raise TaskFailed(UNKNOWN_STUDENT)

@@ -8,12 +8,16 @@ import re
 import signal
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F
+from django.test import Client
+from django.urls import reverse
 from django.utils import translation
 
 from osis_async.models import AsyncTask, TaskState
@@ -386,3 +390,44 @@ def test_a_thousand_jobs_on_two_workers(
     assert set(ran) == uuids
     by_worker = {name: sum(1 for line in runs if line[1] == name) for name in ("w1", "w2")}
     assert by_worker["w1"] > 0 and by_worker["w2"] > 0, by_worker
+
+
+def test_a_job_attaches_a_file_in_one_line(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: Any, shared_results: Path
+) -> None:
+    task_uuid = jobs.celery_report.enqueue_for(person)
+
+    task = wait_state(celery_env, task_uuid, TaskState.DONE, TaskState.ERROR)
+    assert task.state == TaskState.DONE
+    assert task.result_filename == jobs.REPORT_NAME
+    assert (shared_results / task.result_file.name).read_bytes() == jobs.REPORT_BYTES
+    client = Client()
+    client.force_login(person)
+    (item,) = [
+        row
+        for row in client.get(reverse("osis_async:task-list")).json()["results"]
+        if row["uuid"] == str(task_uuid)
+    ]
+    response = client.get(item["result_url"])
+    assert b"".join(response.streaming_content) == jobs.REPORT_BYTES
+    response.close()
+
+
+def test_task_failed_gives_the_person_its_reason(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.celery_refuse.enqueue_for(person)
+
+    task = wait_state(celery_env, task_uuid, TaskState.ERROR, TaskState.DONE)
+    assert task.state == TaskState.ERROR
+    assert task.error_message == jobs.UNKNOWN_STUDENT
+    assert "TaskFailed" in task.traceback
+
+
+def test_an_unexpected_failure_gives_a_generic_reason(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.fail_at.enqueue_for(person, 10)
+
+    task = wait_state(celery_env, task_uuid, TaskState.ERROR, TaskState.DONE)
+    assert task.error_message == "The task failed because of an unexpected error."

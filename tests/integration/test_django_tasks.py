@@ -305,3 +305,26 @@ def test_db_worker_runs_the_job_in_the_language_it_was_started_in(
     assert task.description == expected
     lines = [line.split() for line in run_log.read_text().splitlines()]
     assert [line[3] for line in lines if line[0] == key] == ["fr" if language == "fr" else "en"]
+
+
+@pytest.mark.postgres
+def test_db_worker_attaches_a_file_and_gives_a_reason(
+    db_worker: tuple[WorkerProcess, Path], person: object, shared_results: Path
+) -> None:
+    worker, _run_log = db_worker
+    report = jobs.tasks_report.using(backend="db").enqueue_for(person, "db-report")
+    refused = jobs.tasks_refuse.using(backend="db").enqueue_for(person, "db-refuse")
+
+    def finished(task_uuid: uuid.UUID) -> AsyncTask:
+        return wait_for(
+            lambda: (task := AsyncTask.objects.get(uuid=task_uuid)).is_finished and task,
+            timeout=20,
+            what="the job to finish",
+            logs=worker.log,
+        )
+
+    done = finished(report)
+    assert done.state == TaskState.DONE
+    assert (shared_results / done.result_file.name).read_bytes() == jobs.REPORT_BYTES
+    failed = finished(refused)
+    assert (failed.state, failed.error_message) == (TaskState.ERROR, jobs.UNKNOWN_STUDENT)

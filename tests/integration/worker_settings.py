@@ -2,9 +2,13 @@
 PostgreSQL test database pytest-django created (``OSIS_ASYNC_TEST_DB_NAME``), plus django.tasks'
 database backend."""
 
+import os
 from typing import Any
 
+from django.conf import global_settings
+
 from tests.integration import tasks_settings
+from tests.integration.tasks_settings import results_folder
 from tests.settings import *  # noqa: F403
 
 TASKS = tasks_settings.TASKS
@@ -25,3 +29,13 @@ LOGGING = {
         "tests": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# Result files go to a folder the test process reads too (``shared_results`` in conftest).
+STORAGES = {
+    **global_settings.STORAGES,
+    "results": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": results_folder(os.environ.get("OSIS_ASYNC_TEST_DB_NAME", ""))},
+    },
+}
+OSIS_ASYNC_RESULT_STORAGE = "results"

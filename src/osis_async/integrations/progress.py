@@ -21,6 +21,7 @@ import math
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
 
+from osis_async.results import check_result, set_result
 from osis_async.validation import clean_description
 
 __all__ = ["TaskProgress", "current_progress", "percent_of"]
@@ -129,6 +130,25 @@ class TaskProgress:
     ) -> None:
         """``report`` for an ``async def`` job (``report`` itself does no I/O either)."""
         self.report(done, total, description=description)
+
+    def result(
+        self,
+        *,
+        url: str | None = None,
+        file: Any = None,
+        filename: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        """Attach the job's result to its task, now, in this thread (``set_result``): a ``url``
+        to open, or a ``file`` (bytes, text or a file object) the person downloads as
+        ``filename``. ``progress(self).result(file=pdf_bytes, filename="report.pdf")``.
+
+        An untracked run keeps nothing (the arguments are still checked)."""
+        uuid = getattr(self._writer, "uuid", None)
+        if uuid is None:
+            check_result(url=url, file=file, filename=filename, label=label)
+            return
+        set_result(uuid, url=url, file=file, filename=filename, label=label)
 
     def flush(self) -> bool:
         """Write what is pending now, in this thread, whatever the interval.

@@ -44,6 +44,7 @@ from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.integrations.progress import TaskProgress
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import NAME_MAX_LENGTH, AsyncTask, touched
+from osis_async.results import failure_message
 from osis_async.text import escape_unstorable, shorten
 from osis_async.utils import update_task
 from osis_async.validation import clean_description, clean_name, clean_time_to_live, shown
@@ -66,8 +67,8 @@ DRAIN_TIMEOUT = 30.0
 #: What a write keeps, in turn, when the values it carries are refused (by ``update_task`` or by
 #: the database): first all but the job's description, then the state change alone.
 FALLBACKS = (
-    frozenset({"state", "started_at", "exception", "progression"}),
-    frozenset({"state", "started_at", "exception"}),
+    frozenset({"state", "started_at", "exception", "error_message", "progression"}),
+    frozenset({"state", "started_at", "exception", "error_message"}),
 )
 
 
@@ -347,7 +348,10 @@ class Tracker:
         with self._lock:
             if not self._end():
                 return False
-            return self._write_pending({"state": TaskState.ERROR, "exception": error}, final=True)
+            failed = {"state": TaskState.ERROR, "exception": error}
+            # The reason the person reads, in the job's language (TaskFailed's, or a generic one).
+            failed["error_message"] = failure_message(error)
+            return self._write_pending(failed, final=True)
 
     def retry(self, error: BaseException, *, attempt: int) -> bool:
         """Attempt ``attempt`` failed and the job will run again: ``PENDING`` until it does.

@@ -7,12 +7,14 @@ from typing import Any
 
 from django.db import NotSupportedError, models
 from django.db.models import Count, ExpressionWrapper, F, Q
-from django.db.models.functions import Greatest
+from django.db.models.functions import Cast, Coalesce, Concat, Greatest
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from osis_async.changes import Change, announce
 from osis_async.conf import get_settings, whole_setting
 from osis_async.models.enums.task import TaskState
+from osis_async.result_storage import RESULT_PATH_MAX_LENGTH, result_path, result_storage
 from osis_async.text import escape_unstorable
 from osis_async.validation import (
     NAME_MAX_LENGTH,
@@ -27,6 +29,30 @@ MINUTE = datetime.timedelta(minutes=1)
 #: What the TTL sweep writes into ``traceback`` of a task it gives up on.
 TTL_EXPIRED_MESSAGE = "Expired: the task did not finish within its time to live."
 PENDING_EXPIRED_MESSAGE = "Expired: the task never started."
+
+
+def expired_reason() -> models.Expression:
+    """What the person reads of a task the TTL sweep gave up on, in the active language: "Never
+    started." or "Did not finish within N minutes." (N its ``time_to_live``)."""
+
+    def within(minutes: int | str) -> str:
+        return ngettext(
+            "Did not finish within %(minutes)s minute.",
+            "Did not finish within %(minutes)s minutes.",
+            2 if isinstance(minutes, str) else minutes,
+        ) % {"minutes": minutes}
+
+    before, _, after = within("\x00").partition("\x00")
+    text = models.TextField()
+    return models.Case(
+        models.When(state=TaskState.PENDING, then=models.Value(gettext("Never started."))),
+        models.When(time_to_live=0, then=models.Value(within(0))),
+        models.When(time_to_live=1, then=models.Value(within(1))),
+        default=Concat(
+            models.Value(before), Cast("time_to_live", text), models.Value(after), output_field=text
+        ),
+        output_field=text,
+    )
 
 
 def touched(now: datetime.datetime) -> models.Func:
@@ -114,6 +140,7 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
                     default=models.Value(TTL_EXPIRED_MESSAGE),
                     output_field=models.TextField(),
                 ),
+                error_message=Coalesce(F("error_message"), expired_reason()),
             )
         )
 
@@ -133,12 +160,18 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
             | Q(state__in=finished, completed_at__isnull=True, updated_at__lt=before)
         )
 
-    def mark_errored(self, now: datetime.datetime, message: str) -> int:
+    def mark_errored(self, now: datetime.datetime, message: str, reason: str | None = None) -> int:
         """Move the running tasks of this queryset to ``ERROR`` in one UPDATE.
 
-        ``message`` goes into ``traceback`` where the task has none yet.
+        ``message`` goes into ``traceback`` where the task has none yet, ``reason`` (for the
+        person) into ``error_message`` where it has none.
         """
         message = escape_unstorable(message)
+        extra: dict[str, Any] = {}
+        if reason is not None:
+            extra["error_message"] = Coalesce(
+                F("error_message"), models.Value(escape_unstorable(reason))
+            )
         return self._published(
             self.unfinished().update(
                 state=TaskState.ERROR,
@@ -149,6 +182,7 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
                     default=F("traceback"),
                     output_field=models.TextField(),
                 ),
+                **extra,
             )
         )
 
@@ -194,6 +228,21 @@ class AsyncTask(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    # A result to open (osis_async.results): a URL given, or a file kept in the result storage.
+    # All nullable without a default, so adding them rewrites no row of a large table.
+    result_url = models.TextField(_("result URL"), null=True, blank=True)  # noqa: DJ001
+    result_file = models.FileField(
+        _("result file"),
+        storage=result_storage,
+        upload_to=result_path,
+        max_length=RESULT_PATH_MAX_LENGTH,
+        null=True,
+        blank=True,
+    )
+    result_filename = models.TextField(_("result file name"), null=True, blank=True)  # noqa: DJ001
+    result_label = models.TextField(_("result label"), null=True, blank=True)  # noqa: DJ001
+    #: Short text for the person the task is shown to: why it failed.
+    error_message = models.TextField(_("error message"), null=True, blank=True)  # noqa: DJ001
 
     objects = AsyncTaskQuerySet.as_manager()
 
