@@ -118,6 +118,26 @@ describe('what the viewer tells', () => {
     expect(notices()).toEqual([])
   })
 
+  it('offers the result of a task that finished in its notice', async () => {
+    const running = makeTask({ state: 'PROCESSING', progression: 50, name: 'Export' })
+    const failing = makeTask({ state: 'PROCESSING', progression: 50, name: 'Import' })
+    const file = `/osis_async/tasks/${running.uuid}/result/`
+    servePages(
+      makePage([running, failing]),
+      makePage([
+        { ...running, state: 'DONE', result_url: file },
+        { ...failing, state: 'ERROR', result_url: 'https://example.org/never' },
+      ]),
+    )
+    const { host } = await mountViewer()
+    await wait(5)
+    const links = [...host.querySelectorAll<HTMLAnchorElement>('.osis-async__notice a')]
+    expect(links.map((link) => [text(link), link.getAttribute('href'), link.getAttribute('aria-label')])).toEqual([
+      ['Download', file, 'Download: Export'],
+    ])
+    expect(links[0]!.hasAttribute('download')).toBe(true)
+  })
+
   it('says to sign in on a 403 and warns the developer with the URL and status', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined)
     const calls = servePages(403)
