@@ -43,10 +43,16 @@ from osis_async.conf import get_settings
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.integrations.progress import TaskProgress
 from osis_async.models.enums.task import TaskState
-from osis_async.models.task import NAME_MAX_LENGTH, AsyncTask, touched
+from osis_async.models.task import AsyncTask
 from osis_async.text import escape_unstorable, shorten
 from osis_async.utils import update_task
-from osis_async.validation import clean_description, clean_name, clean_time_to_live, shown
+from osis_async.validation import (
+    NAME_MAX_LENGTH,
+    clean_description,
+    clean_name,
+    clean_time_to_live,
+    shown,
+)
 
 logger = logging.getLogger("osis_async.integrations")
 
@@ -369,11 +375,7 @@ class Tracker:
                     return update_task(self.uuid, description=description)
                 updated = AsyncTask.objects.filter(
                     uuid=self.uuid, state=TaskState.PROCESSING, started_at=started_at
-                ).update(
-                    state=TaskState.PENDING,
-                    description=description,
-                    updated_at=touched(timezone.now()),
-                )
+                ).requeue(timezone.now(), description=clean_description(description))
                 if updated:
                     announce(Change.of_task(self.uuid))
                 return bool(updated)
