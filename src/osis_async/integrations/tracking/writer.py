@@ -44,7 +44,7 @@ CALL_TIMEOUT = 60.0
 #: Seconds an exiting process waits for the final writes it handed to the flusher.
 DRAIN_TIMEOUT = 30.0
 #: Seconds the writer gathers the final states handed over before writing them together.
-FINAL_GATHER = 0.05
+FINAL_GATHER = 0.25
 #: The most final states written in one statement.
 FINAL_BATCH = 100
 
