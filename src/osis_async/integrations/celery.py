@@ -198,8 +198,7 @@ def progress(task: Any = None) -> TaskProgress:
 # --- the TTL sweep --------------------------------------------------------------------------
 
 
-@shared_task(name=TTL_SWEEP_TASK, ignore_result=True)
-def check_async_task_ttl() -> int:
+def sweep_expired() -> int:
     """Mark the tasks that outlived their time as ``ERROR``; run it from Celery beat::
 
     CELERY_BEAT_SCHEDULE = {
@@ -210,6 +209,12 @@ def check_async_task_ttl() -> int:
     if count:
         logger.info("%d task(s) marked as expired.", count)
     return count
+
+
+# Celery's decorators are untyped: the tasks are made by calling them.
+check_async_task_ttl: CeleryTask = shared_task(name=TTL_SWEEP_TASK, ignore_result=True)(
+    sweep_expired
+)
 
 
 # --- the signal handlers ----------------------------------------------------------------------
@@ -400,8 +405,7 @@ def disconnect_signals() -> None:
 # --- the retention purge ----------------------------------------------------------------------
 
 
-@shared_task(name="osis_async.purge_async_tasks", ignore_result=True)
-def purge_async_tasks(batch_size: int = 1000, pause: float = 0.0) -> int:
+def purge_finished(batch_size: int = 1000, pause: float = 0.0) -> int:
     """Delete the finished tasks older than ``OSIS_ASYNC_RETENTION`` days, in short batches,
     like ``manage.py purge_async_tasks``; run it from Celery beat once a day (docs/retention.md)::
 
@@ -416,3 +420,8 @@ def purge_async_tasks(batch_size: int = 1000, pause: float = 0.0) -> int:
     count = retention.purge(retention.cutoff(), batch_size=batch_size, pause=pause)
     logger.info("Retention purge: %d finished task(s) deleted.", count)
     return count
+
+
+purge_async_tasks: CeleryTask = shared_task(
+    name="osis_async.purge_async_tasks", ignore_result=True
+)(purge_finished)

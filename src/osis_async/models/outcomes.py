@@ -13,8 +13,9 @@ import functools
 import uuid as uuid_module
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import connections, router
+from django.db import connections, models, router
 
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import AsyncTask
@@ -60,7 +61,7 @@ def record_outcomes(outcomes: Sequence[Outcome], now: datetime.datetime) -> set[
     connection = connections[alias]
     if connection.vendor != "postgresql":
         return {outcome.uuid for outcome in outcomes if _one(outcome, now)}
-    params: list[object] = [now, now, now]  # completed_at twice, updated_at
+    params: list[Any] = [now, now, now]  # completed_at twice, updated_at
     for outcome in outcomes:
         params.extend(
             (
@@ -94,7 +95,9 @@ def _statement(rows: int) -> str:
     connection = connections[router.db_for_write(AsyncTask)]
 
     def column(name: str) -> str:
-        return connection.ops.quote_name(meta.get_field(name).column)
+        field = meta.get_field(name)
+        assert isinstance(field, models.Field)
+        return connection.ops.quote_name(str(field.column))
 
     row = "(" + ", ".join(f"%s::{sql_type}" for _, sql_type in _COLUMNS) + ")"
     state, started, progression = column("state"), column("started_at"), column("progression")

@@ -63,7 +63,7 @@ class Minutes(models.Func):
 
 
 class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
-    def for_person(self, person: object) -> AsyncTaskQuerySet:
+    def for_person(self, person: Any) -> AsyncTaskQuerySet:
         return self.filter(person=person)
 
     def pending(self) -> AsyncTaskQuerySet:
