@@ -1,4 +1,5 @@
-"""The progress reporter and the lifecycle writer, in this process, on the suite's database."""
+"""The lifecycle tracker (``Tracker``) and the progress reporter, in this process, on the suite's
+database."""
 
 from __future__ import annotations
 
