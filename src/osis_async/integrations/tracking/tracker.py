@@ -12,6 +12,7 @@ written again later: by the writer after the interval, or by the final write.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import threading
@@ -33,7 +34,7 @@ from osis_async.integrations.tracking.retry import (
     retried,
     savepoint_if_in_transaction,
 )
-from osis_async.integrations.tracking.writer import flusher, open_outside_transactions
+from osis_async.integrations.tracking.writer import flusher
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import AsyncTask
 from osis_async.utils import update_task
@@ -58,10 +59,12 @@ class Tracker:
     ``fail`` → ``ERROR`` with the traceback, ``retry`` → back to ``PENDING`` until the next
     attempt starts. ``progress`` is the job's reporter.
 
-    With ``background`` (the default) the start and the progress are written by the flusher
-    thread; without, by the caller's thread as soon as the interval allows (tests, tools).
-    With ``background`` and not ``wait_final``, ``succeed`` and ``fail`` hand the final write
-    to the flusher and return at once (a worker process, which ``drain``s before it exits).
+    One thread makes every write of a tracker, chosen here once: with ``background`` (the
+    default) the process's writer thread, the start and the progress when they are due;
+    without, the caller's thread, as soon as the interval allows (tests, tools). With
+    ``background`` and not ``wait_final``, ``succeed`` and ``fail`` hand the final write to the
+    writer and return at once (a worker process, which ``drain``s before it exits); otherwise
+    they return once it is made. The lock guards the values handed over, never a write.
     """
 
     def __init__(
@@ -85,16 +88,16 @@ class Tracker:
         self.interval = float(interval)
         self.clock = clock
         self.progress = TaskProgress(self)
-        self.started_at: Any = None
+        self.started_at: datetime.datetime | None = None
         self.writes = 0
-        self._lock = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._pending: dict[str, Any] = {}
         self._written: dict[str, Any] = {}
         self._next_write = -math.inf
         self._scheduled_at: float | None = None
-        self._writing = False
+        self._start_written = False
         self._active = True  # False once the row is finished or gone: nothing more is written
-        self._over = False  # True once this run has ended (final write made or given up)
+        self._over = False  # True once this run has ended (final write made or handed over)
         self._description_changed = False
 
     def __repr__(self) -> str:
@@ -117,14 +120,15 @@ class Tracker:
                 return
             if self.background:
                 self._schedule(self._next_write)
-            elif self.clock() >= self._next_write:
-                self._write_pending()
+                return
+            due = self.clock() >= self._next_write
+        if due:
+            self._write_pending()
 
     def flush(self) -> bool:
-        """Write what is pending now, in this thread. True if nothing is left pending."""
+        """Write what is pending now, whatever the interval. True if nothing is left pending."""
+        self._in_writer(self._write_pending)
         with self._lock:
-            if not self._over and self._active and self._pending:
-                self._write_pending()
             return not self._pending
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -135,6 +139,7 @@ class Tracker:
             self.started_at = timezone.now()
             self.progress.restart()
             self._over = False
+            self._start_written = False
             self._written = {}
             self._pending = {
                 "state": TaskState.PROCESSING,
@@ -149,27 +154,20 @@ class Tracker:
             if self.background:
                 self._next_write = self.clock() + START_DELAY
                 self._schedule(self._next_write)
-            else:
-                self._write_pending()
+                return
+        self._write_pending()
 
     def succeed(self) -> bool:
         """The job returned: ``DONE``, 100 %, ``completed_at``, plus any pending description.
 
         True if written, or (``wait_final`` off) handed to the writer."""
-        with self._lock:
-            if not self._end():
-                return False
-            self._pending.pop("progression", None)  # DONE means 100
-            return self._write_pending({"state": TaskState.DONE}, final=True)
+        return self._finish({"state": TaskState.DONE}, drop="progression")  # DONE means 100
 
     def fail(self, error: BaseException) -> bool:
         """The job raised (its last attempt): ``ERROR`` with the traceback of ``error``.
 
         True if written, or (``wait_final`` off) handed to the writer."""
-        with self._lock:
-            if not self._end():
-                return False
-            return self._write_pending({"state": TaskState.ERROR, "exception": error}, final=True)
+        return self._finish({"state": TaskState.ERROR, "exception": error})
 
     def retry(self, error: BaseException, *, attempt: int) -> bool:
         """Attempt ``attempt`` failed and the job will run again: ``PENDING`` until it does.
@@ -177,28 +175,35 @@ class Tracker:
         Written only if the row still shows this attempt: a next attempt that already started
         (a retry with no delay, on another worker) is not sent back to ``PENDING``.
         """
-        description = retry_description(self.base_description or "", attempt, error)
+        description = clean_description(
+            retry_description(self.base_description or "", attempt, error)
+        )
         with self._lock:
             if not self._end():
                 return False
             started_at = self.started_at
-            never_started = "state" in self._pending
             self._pending.clear()
 
-            def write() -> bool:
-                if never_started:
-                    # This attempt's start was never written: the row is PENDING already.
-                    return update_task(self.uuid, description=description)
-                updated = AsyncTask.objects.filter(
-                    uuid=self.uuid, state=TaskState.PROCESSING, started_at=started_at
-                ).requeue(timezone.now(), description=clean_description(description))
-                if updated:
-                    announce(Change.of_task(self.uuid))
-                return bool(updated)
+        def write() -> bool:
+            if not self._start_written:
+                # This attempt's start was never written: the row is PENDING already.
+                return update_task(self.uuid, description=description)
+            updated = AsyncTask.objects.filter(
+                uuid=self.uuid, state=TaskState.PROCESSING, started_at=started_at
+            ).requeue(timezone.now(), description=description)
+            if updated:
+                announce(Change.of_task(self.uuid))
+            return bool(updated)
 
-            return self._guarded(write, final=False, what="retry")
+        return bool(self._in_writer(lambda: self._guarded(write, final=False, what="retry")))
 
     # --- writes ------------------------------------------------------------------------------
+
+    def _in_writer(self, write: Callable[[], bool]) -> bool:
+        """Run ``write`` in the thread that writes for this tracker, and wait for it."""
+        if self.background and not flusher().is_current_thread():
+            return bool(flusher().call(write))
+        return write()
 
     def _end(self) -> bool:
         """Close this run (lock held); False if it was closed already or the row is gone."""
@@ -206,8 +211,6 @@ class Tracker:
             self._over = True
             return False
         self._over = True
-        while self._writing:  # a flusher write in flight goes first
-            self._lock.wait()
         if (
             self._description_changed
             and self.progress.description is None
@@ -217,15 +220,28 @@ class Tracker:
             self._pending["description"] = self.base_description
         return True
 
+    def _finish(self, extra: dict[str, Any], drop: str | None = None) -> bool:
+        with self._lock:
+            if not self._end():
+                return False
+            if drop is not None:
+                self._pending.pop(drop, None)
+            values = {**self._pending, **extra}
+            self._pending.clear()
+        if not self.wait_final:
+            flusher().submit_final(self, values)
+            return True
+        return self._in_writer(lambda: self._write(values, final=True)[0])
+
     def _schedule(self, at: float) -> None:
-        """Have the flusher write the pending values at ``at`` (lock held)."""
+        """Have the writer write the pending values at ``at`` (lock held)."""
         if self._scheduled_at is not None and self._scheduled_at <= at:
             return
         self._scheduled_at = at
         flusher().schedule(self, at)
 
     def flush_due(self) -> None:
-        """Called by the flusher thread when this tracker's time has come."""
+        """Called by the writer thread when this tracker's time has come."""
         with self._lock:
             now = self.clock()
             if self._scheduled_at is None or now < self._scheduled_at - 0.001:
@@ -236,42 +252,32 @@ class Tracker:
             if now < self._next_write:
                 self._schedule(self._next_write)
                 return
-            self._write_pending()
+        self._write_pending()
+        with self._lock:
             if self._pending and self._active and not self._over:
                 self._schedule(self._next_write)  # failed, or changed meanwhile: later
 
-    def _write_pending(self, extra: dict[str, Any] | None = None, *, final: bool = False) -> bool:
-        """Write the pending values (and ``extra``) in one UPDATE (lock held, released while
-        the database works)."""
-        while self._writing:
-            self._lock.wait()
-        values = {**self._pending, **(extra or {})}
-        if not values or not self._active:
-            return False
-        if final and not self.wait_final and not flusher().is_current_thread():
-            self._pending.clear()
-            flusher().submit_final(self, values)
-            return True
-        self._writing = True
-        self._lock.release()
-        try:
-            written, refused = self._write(values, final=final)
-        finally:
-            self._lock.acquire()
-            self._writing = False
-            self._lock.notify_all()
-        self._next_write = self.clock() + self.interval
-        for key in refused:  # never tried again: they would block every later write
-            if key in self._pending and self._pending[key] == values[key]:
-                del self._pending[key]
-        if written:
-            for key, value in values.items():
-                if key in refused:
-                    continue
-                if key in self._pending and self._pending[key] == value:
+    def _write_pending(self) -> bool:
+        """(in the thread that writes) The pending values in one UPDATE, then what is left."""
+        with self._lock:
+            values = dict(self._pending)
+            if not values or not self._active or self._over:
+                return False
+        written, refused = self._write(values, final=False)
+        with self._lock:
+            self._next_write = self.clock() + self.interval
+            for key in refused:  # never tried again: they would block every later write
+                if key in self._pending and self._pending[key] == values[key]:
                     del self._pending[key]
-                if key in ("progression", "description"):
-                    self._written[key] = value
+            if written:
+                self._start_written = self._start_written or "state" in values
+                for key, value in values.items():
+                    if key in refused:
+                        continue
+                    if key in self._pending and self._pending[key] == value:
+                        del self._pending[key]
+                    if key in ("progression", "description"):
+                        self._written[key] = value
         return written
 
     def write_final(self, values: dict[str, Any]) -> bool:
@@ -324,21 +330,6 @@ class Tracker:
         what: str,
         stop_if_unchanged: bool = False,
     ) -> bool:
-        if (
-            self.background
-            and not flusher().is_current_thread()
-            and not (final and open_outside_transactions())
-        ):
-            # The writes of a background tracker go through the flusher's connection: one per
-            # worker process, kept open while jobs come (Celery closes the job thread's
-            # connections around every task: writing there would cost a new connection per
-            # job). A final write uses the job's connection when the job left it open.
-            result = flusher().call(
-                lambda: self._guarded(
-                    write, final=final, what=what, stop_if_unchanged=stop_if_unchanged
-                )
-            )
-            return bool(result)
         attempts = FINAL_WRITE_ATTEMPTS if final else 1
         try:
             done, written = retried(write, attempts=attempts, what=f"{what} of task {self.uuid}")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from django.db import DataError, connections, router
+from django.db import DataError, connections
 from django.utils import timezone
 
 from osis_async.changes import Change, announce
@@ -29,7 +29,6 @@ from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.integrations.tracking.retry import FINAL_WRITE_ATTEMPTS, retried
 from osis_async.models.enums.task import TaskState
 from osis_async.models.outcomes import Outcome, record_outcomes
-from osis_async.models.task import AsyncTask
 from osis_async.utils import format_exception
 
 if TYPE_CHECKING:
@@ -292,12 +291,6 @@ def drain(timeout: float = DRAIN_TIMEOUT) -> bool:
 
 
 atexit.register(drain)
-
-
-def open_outside_transactions() -> bool:
-    """Whether this thread holds an open connection for the task table, in autocommit."""
-    connection = connections[router.db_for_write(AsyncTask)]
-    return connection.connection is not None and not connection.in_atomic_block
 
 
 def _release_connections() -> None:
