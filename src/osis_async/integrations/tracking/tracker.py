@@ -103,6 +103,11 @@ class Tracker:
     def __repr__(self) -> str:
         return f"<Tracker {self.uuid}>"
 
+    @property
+    def ended(self) -> bool:
+        """Whether nothing more is to be written for this run but its final state."""
+        return self._over or not self._active
+
     # --- what the job's progress hands over ----------------------------------------------------
 
     def note(self, values: dict[str, Any]) -> None:
@@ -140,6 +145,7 @@ class Tracker:
             self.progress.restart()
             self._over = False
             self._start_written = False
+            self._scheduled_at = None  # an entry of an earlier run is dropped by the writer
             self._written = {}
             self._pending = {
                 "state": TaskState.PROCESSING,

@@ -184,6 +184,8 @@ class Flusher:
                     finals, self._finals = self._finals[:FINAL_BATCH], self._finals[FINAL_BATCH:]
                     self._finals_due = now
                     return finals
+                while self._queue and self._queue[0][2].ended:
+                    heapq.heappop(self._queue)  # its run ended: no need to wake up for it
                 if self._queue and self._queue[0][0] <= now:
                     return heapq.heappop(self._queue)[2]
                 deadlines = [self._queue[0][0]] if self._queue else []
