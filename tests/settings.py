@@ -46,7 +46,9 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": ":memory:",
             "TEST": {
-                "NAME": os.path.join(tempfile.gettempdir(), f"osis_async_tests_{os.getpid()}.sqlite3")
+                "NAME": os.path.join(
+                    tempfile.gettempdir(), f"osis_async_tests_{os.getpid()}.sqlite3"
+                )
             },
         }
     }
