@@ -154,3 +154,25 @@ def test_the_progress_modal_stays_same_origin(
     response = user_client.get(f"/osis_async/tasks/{task.uuid}/progress/", HTTP_ORIGIN=INTRANET)
     assert response.status_code == 200
     assert cors_headers(response) == {}
+
+
+@override_settings(OSIS_ASYNC_DOMAIN_LIST=["https://intranet.example.org"])
+def test_cors_only_for_listed_origins(user_client: Client) -> None:
+    allowed = user_client.get(URL, HTTP_ORIGIN="https://intranet.example.org")
+    assert allowed["Access-Control-Allow-Origin"] == "https://intranet.example.org"
+    assert allowed["Access-Control-Allow-Credentials"] == "true"
+    assert "Origin" in allowed["Vary"]
+    assert allowed["Access-Control-Expose-Headers"] == "ETag, Link, Retry-After"
+    refused = user_client.get(URL, HTTP_ORIGIN="https://evil.example.com")
+    assert "Access-Control-Allow-Origin" not in refused
+    preflight = Client().options(
+        URL, HTTP_ORIGIN="https://intranet.example.org", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET"
+    )
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "https://intranet.example.org"
+    assert "If-None-Match" in preflight["Access-Control-Allow-Headers"]
+
+
+def test_no_cors_headers_by_default(user_client: Client) -> None:
+    response = user_client.get(URL, HTTP_ORIGIN="https://intranet.example.org")
+    assert "Access-Control-Allow-Origin" not in response

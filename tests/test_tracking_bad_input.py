@@ -16,8 +16,8 @@ from django.test import override_settings
 from django.utils.translation import gettext_lazy
 
 from osis_async.exceptions import InvalidTaskUpdate
-from osis_async.integrations import tracking
 from osis_async.integrations.tracking import TaskSpec, Tracker, enqueue
+from osis_async.integrations.tracking import tracker as tracker_module
 from osis_async.models import AsyncTask, TaskState
 
 
@@ -101,7 +101,7 @@ def test_a_value_the_database_refuses_does_not_block_the_state(
     caplog: pytest.LogCaptureFixture,
     outcome: str,
 ) -> None:
-    real_update = tracking.update_task
+    real_update = tracker_module.update_task
 
     def picky_database(*args: Any, **kwargs: Any) -> bool:
         # As a database whose encoding cannot hold the text would.
@@ -109,7 +109,7 @@ def test_a_value_the_database_refuses_does_not_block_the_state(
             raise DataError('character with byte sequence 0xc3 0x9c has no equivalent in "LATIN1"')
         return real_update(*args, **kwargs)
 
-    monkeypatch.setattr(tracking, "update_task", picky_database)
+    monkeypatch.setattr(tracker_module, "update_task", picky_database)
     tracker = tracker_for(task, interval=3600)
     tracker.start()
     tracker.progress.report(30, description="Ünïcode")
@@ -133,14 +133,14 @@ def test_a_value_the_database_refuses_does_not_block_the_state(
 def test_when_even_the_progress_is_refused_the_state_change_is_written(
     task: AsyncTask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real_update = tracking.update_task
+    real_update = tracker_module.update_task
 
     def broken_database(*args: Any, **kwargs: Any) -> bool:
         if "progression" in kwargs or "description" in kwargs:
             raise DataError("value too long for type character varying(10)")
         return real_update(*args, **kwargs)
 
-    monkeypatch.setattr(tracking, "update_task", broken_database)
+    monkeypatch.setattr(tracker_module, "update_task", broken_database)
     tracker = tracker_for(task, interval=3600)
     tracker.start()  # refused, then written without its progression
     assert row(task).state == TaskState.PROCESSING
@@ -156,7 +156,7 @@ def test_when_even_the_progress_is_refused_the_state_change_is_written(
 def test_a_refused_progress_write_is_dropped_not_retried_forever(
     task: AsyncTask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_update = tracking.update_task
+    real_update = tracker_module.update_task
     refused = []
 
     def picky_database(*args: Any, **kwargs: Any) -> bool:
@@ -165,7 +165,7 @@ def test_a_refused_progress_write_is_dropped_not_retried_forever(
             raise DataError("no equivalent in LATIN1")
         return real_update(*args, **kwargs)
 
-    monkeypatch.setattr(tracking, "update_task", picky_database)
+    monkeypatch.setattr(tracker_module, "update_task", picky_database)
     tracker = tracker_for(task)
     tracker.start()
     tracker.progress.report(30, description="Ünïcode")

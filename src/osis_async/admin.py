@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid as uuid_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -42,8 +42,14 @@ def uuid_prefix_range(term: str) -> tuple[uuid_module.UUID, uuid_module.UUID] | 
     return uuid_module.UUID(digits.ljust(32, "0")), uuid_module.UUID(digits.ljust(32, "f"))
 
 
+if TYPE_CHECKING:
+    TaskAdminBase = admin.ModelAdmin[AsyncTask]
+else:  # generic for type checkers only
+    TaskAdminBase = admin.ModelAdmin
+
+
 @admin.register(AsyncTask)
-class AsyncTaskAdmin(admin.ModelAdmin):
+class AsyncTaskAdmin(TaskAdminBase):
     list_display = (
         "short_uuid",
         "name",

@@ -36,7 +36,8 @@ def get_person(request: HttpRequest) -> Any | None:
 
 @cache
 def _import_getter(path: str) -> Callable[[HttpRequest], Any]:
-    return import_string(path)
+    getter: Callable[[HttpRequest], Any] = import_string(path)
+    return getter
 
 
 def _model_label(label: str) -> str:

@@ -1,11 +1,20 @@
+from typing import TYPE_CHECKING, Any
+
 from rest_framework import serializers
 
 from osis_async.models.enums.task import TaskState
 from osis_async.models.task import AsyncTask
 from osis_async.task_row import TASK_FIELDS
 
+if TYPE_CHECKING:
+    TaskSerializerBase = serializers.ModelSerializer[AsyncTask]
+    PageSerializerBase = serializers.Serializer[dict[str, Any]]
+else:  # generic for type checkers only
+    TaskSerializerBase = serializers.ModelSerializer
+    PageSerializerBase = serializers.Serializer
 
-class AsyncTaskSerializer(serializers.ModelSerializer):
+
+class AsyncTaskSerializer(TaskSerializerBase):
     """A task as the list shows it (``task_row``), for the OpenAPI document."""
 
     state = serializers.ChoiceField(choices=TaskState.choices, read_only=True)
@@ -16,7 +25,7 @@ class AsyncTaskSerializer(serializers.ModelSerializer):
         read_only_fields = TASK_FIELDS
 
 
-class AsyncTaskPageSerializer(serializers.Serializer):
+class AsyncTaskPageSerializer(PageSerializerBase):
     """The list endpoint's body, for the OpenAPI document."""
 
     count = serializers.IntegerField(min_value=0, help_text="All the person's tasks.")

@@ -6,16 +6,16 @@ import datetime
 import logging
 import traceback as tb
 import uuid as uuid_module
+from collections.abc import Callable
 from typing import Any
 
-from django.db.models import DateTimeField, F, Q, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Q
 from django.utils import timezone
 
 from osis_async.changes import Change, announce
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.models.enums.task import TaskState
-from osis_async.models.task import PROGRESSION_MAX, AsyncTask, touched
+from osis_async.models.task import AsyncTask, AsyncTaskQuerySet
 from osis_async.results import clean_error_message, clean_result_url, set_result
 from osis_async.text import escape_unstorable
 from osis_async.validation import (
@@ -95,33 +95,20 @@ def update_task(
     # What the row must hold for the timestamps to stay in order: a condition of the UPDATE, so
     # the call stays one statement; only when it matches nothing is the row read to say why.
     in_order = Q()
-    if new_state is not None:
-        values["state"] = new_state
-        now = timezone.now()
-        if new_state == TaskState.PROCESSING:
-            values.setdefault("started_at", Coalesce(F("started_at"), Value(now)))
-        elif new_state in TaskState.finished():
-            if completed is None:
-                # Never before the start, even when the clock that started it was ahead.
-                values["completed_at"] = (
-                    max(now, started)
-                    if started is not None
-                    else Greatest(
-                        Value(now, output_field=DateTimeField()),
-                        Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
-                    )
-                )
-            if new_state == TaskState.DONE:
-                values.setdefault("progression", PROGRESSION_MAX)
     if completed is not None and started is None:
         in_order &= Q(started_at__isnull=True) | Q(started_at__lte=completed)
-    if started is not None and "completed_at" not in values:
+    if started is not None and completed is None and new_state not in TaskState.finished():
         in_order &= Q(completed_at__isnull=True) | Q(completed_at__gte=started)
-    if not values:
+    if not values and new_state is None:
         return _exists_or_raise(task_uuid)
-    values["updated_at"] = touched(timezone.now())
     for _ in range(2):
-        updated = AsyncTask.objects.filter(in_order, uuid=task_uuid).unfinished().update(**values)
+        tasks = AsyncTask.objects.filter(in_order, uuid=task_uuid)
+        now = timezone.now()
+        updated = (
+            CHANGES[new_state](tasks, now, **values)
+            if new_state is not None
+            else tasks.report(now, **values)
+        )
         if updated:
             announce(Change.of_task(task_uuid))
             return True
@@ -130,6 +117,15 @@ def update_task(
         # The row changed between the UPDATE and the read (and now allows it): once more.
     logger.info("Task %s is finished; update of %s ignored.", task_uuid, sorted(values))
     return False
+
+
+#: The queryset method that moves a task to each state.
+CHANGES: dict[TaskState, Callable[..., int]] = {
+    TaskState.PENDING: AsyncTaskQuerySet.requeue,
+    TaskState.PROCESSING: AsyncTaskQuerySet.start,
+    TaskState.DONE: AsyncTaskQuerySet.succeed,
+    TaskState.ERROR: AsyncTaskQuerySet.fail,
+}
 
 
 def format_exception(exception: BaseException) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import uuid as uuid_module
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.db import DatabaseError
@@ -112,7 +112,13 @@ def _listed(request: HttpRequest, response: HttpResponse, etag: str) -> HttpResp
     return response
 
 
-class TaskProgressView(DetailView):
+if TYPE_CHECKING:
+    TaskDetailBase = DetailView[AsyncTask]
+else:  # generic for type checkers only
+    TaskDetailBase = DetailView
+
+
+class TaskProgressView(TaskDetailBase):
     """One task's progress as a modal body that re-polls itself with htmx until finished."""
 
     template_name = "osis_async/modal_async_progress.html"
@@ -201,4 +207,5 @@ if HAS_SPECTACULAR:
         def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
             list_path = reverse("osis_async:task-list").lstrip("/")
             self.patterns = [path(list_path, TaskListView.as_view(), name="task-list")]
-            return super().get(request, *args, **kwargs)
+            response: Response = super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
+            return response

@@ -105,6 +105,8 @@ def test_failing_task_turns_red_with_an_error_label(open_page: Any, demo_user: A
     page = open_page("/")
     open_widget(page)
     item = task_item(page, "Stuck synchronisation")
+    # The widget announces an end it saw happen: it must have shown the task running first.
+    expect(item.locator(".osis-async-task__status")).to_have_text("35%")
 
     try:
         raise RuntimeError("Row 274 has an unknown student id.")

@@ -138,7 +138,7 @@ def hiccup(self: Any) -> None:
             cursor.execute("SELECT pg_backend_pid()")
             return int(cursor.fetchone()[0])
 
-    pid = tracking._flusher().call(backend_pid)  # the connection the tracking writes with
+    pid = tracking.flusher().call(backend_pid)  # the connection the tracking writes with
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)

@@ -35,13 +35,15 @@ from __future__ import annotations
 import logging
 import uuid as uuid_module
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import shared_task, signals
 from celery.app.task import Task as CeleryTask
 from celery.local import Proxy
+from celery.utils.dispatch import Signal
 from django.utils import timezone
+from django.utils.functional import Promise
 
 from osis_async import retention
 from osis_async.integrations.progress import (
@@ -79,6 +81,8 @@ logger = logging.getLogger("osis_async.integrations")
 #: ``enqueue_for``, absent when translations were deactivated; retries keep the header).
 HEADER = "osis_async"
 
+StrOrPromise = str | Promise
+
 _TRACKER_ATTR = "osis_async_tracker"
 _TOKEN_ATTR = "osis_async_progress_token"
 _LANGUAGE_ATTR = "osis_async_language"
@@ -92,11 +96,11 @@ class TrackedTask:
     no row. ``enqueue_for`` and ``apply_async_for`` are the tracked ways in.
     """
 
-    def __init__(self, task: Any, spec: TaskSpec) -> None:
+    def __init__(self, task: CeleryTask, spec: TaskSpec) -> None:
         object.__setattr__(self, "_task", task)
         object.__setattr__(self, "tracking", spec)
 
-    _task: Any
+    _task: CeleryTask
     tracking: TaskSpec
 
     def __getattr__(self, name: str) -> Any:
@@ -108,7 +112,7 @@ class TrackedTask:
     def __repr__(self) -> str:
         return f"<tracked {self._task!r}>"
 
-    def enqueue_for(self, person: Any, /, *args: Any, **kwargs: Any) -> uuid_module.UUID:
+    def enqueue_for(self, person: object, /, *args: Any, **kwargs: Any) -> uuid_module.UUID:
         """Queue the job for ``person``, like ``delay(*args, **kwargs)``; return the row's uuid.
 
         The row exists (``PENDING``) when this returns; the message leaves when the current
@@ -118,7 +122,7 @@ class TrackedTask:
 
     def apply_async_for(
         self,
-        person: Any,
+        person: object,
         args: tuple[Any, ...] | list[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
         **options: Any,
@@ -145,7 +149,11 @@ class TrackedTask:
         return enqueue(self.tracking, person, send)
 
     def with_tracking(
-        self, *, name: Any = None, description: Any = None, time_to_live: int | None = None
+        self,
+        *,
+        name: StrOrPromise | None = None,
+        description: StrOrPromise | None = None,
+        time_to_live: int | None = None,
     ) -> TrackedTask:
         """The same task shown with another name, description or time to live::
 
@@ -158,8 +166,8 @@ class TrackedTask:
 
 
 def tracked_task(
-    *, name: Any, description: Any = "", time_to_live: int = 5
-) -> Callable[[Any], TrackedTask]:
+    *, name: StrOrPromise, description: StrOrPromise = "", time_to_live: int = 5
+) -> Callable[[object], TrackedTask]:
     """Mark a Celery task as tracked. Put it above ``@shared_task(bind=True)``.
 
     ``name`` and ``description`` are what the user sees (lazy translations are welcome);
@@ -167,7 +175,7 @@ def tracked_task(
     """
     spec = TaskSpec(name=name, description=description, time_to_live=time_to_live)
 
-    def decorate(task: Any) -> TrackedTask:
+    def decorate(task: object) -> TrackedTask:
         # type(), not isinstance() nor any attribute: a shared_task's proxy would resolve (and
         # finalize the current app) at import time.
         if issubclass(type(task), TrackedTask):
@@ -177,12 +185,12 @@ def tracked_task(
                 "tracked_task goes above @shared_task (or @app.task): it takes a Celery task, "
                 f"got {task!r}."
             )
-        return TrackedTask(task, spec)
+        return TrackedTask(cast(CeleryTask, task), spec)
 
     return decorate
 
 
-def progress(task: Any = None) -> TaskProgress:
+def progress(task: object = None) -> TaskProgress:
     """The progress reporter of the tracked run of ``task`` (the bound ``self``).
 
     Without ``task``, the one of the tracked job running in this context. Outside a tracked
@@ -198,8 +206,7 @@ def progress(task: Any = None) -> TaskProgress:
 # --- the TTL sweep --------------------------------------------------------------------------
 
 
-@shared_task(name=TTL_SWEEP_TASK, ignore_result=True)
-def check_async_task_ttl() -> int:
+def sweep_expired() -> int:
     """Mark the tasks that outlived their time as ``ERROR``; run it from Celery beat::
 
     CELERY_BEAT_SCHEDULE = {
@@ -212,10 +219,16 @@ def check_async_task_ttl() -> int:
     return count
 
 
+# Celery's decorators are untyped: the tasks are made by calling them.
+check_async_task_ttl: CeleryTask = shared_task(name=TTL_SWEEP_TASK, ignore_result=True)(
+    sweep_expired
+)
+
+
 # --- the signal handlers ----------------------------------------------------------------------
 
 
-def _meta(request: Any) -> dict[str, Any] | None:
+def _meta(request: object) -> dict[str, Any] | None:
     if request is None:
         return None
     meta = getattr(request, HEADER, None)
@@ -228,7 +241,7 @@ def _meta(request: Any) -> dict[str, Any] | None:
     return None
 
 
-def _tracker_of(request: Any) -> Tracker | None:
+def _tracker_of(request: object) -> Tracker | None:
     tracker = getattr(request, _TRACKER_ATTR, None) if request is not None else None
     return tracker if isinstance(tracker, Tracker) else None
 
@@ -245,12 +258,12 @@ def _new_tracker(meta: dict[str, Any], *, in_worker: bool = False) -> Tracker | 
         return None
 
 
-def _attempts(task: Any) -> int | None:
+def _attempts(task: object) -> int | None:
     max_retries = getattr(task, "max_retries", None)
     return max_retries + 1 if isinstance(max_retries, int) else None
 
 
-def _on_prerun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+def _on_prerun(sender: object = None, task: object = None, **kwargs: object) -> None:
     task = task or sender
     request = getattr(task, "request", None)
     meta = _meta(request)
@@ -269,17 +282,17 @@ def _on_prerun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
     tracker.start(attempt=retries + 1, max_attempts=_attempts(task))
 
 
-def _on_success(sender: Any = None, **kwargs: Any) -> None:
+def _on_success(sender: object = None, **kwargs: object) -> None:
     tracker = _tracker_of(getattr(sender, "request", None))
     if tracker is not None:
         tracker.succeed()
 
 
 def _on_failure(
-    sender: Any = None,
+    sender: object = None,
     task_id: str | None = None,
     exception: BaseException | None = None,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> None:
     request = getattr(sender, "request", None)
     tracker = _tracker_of(request)
@@ -309,7 +322,9 @@ def _meta_from_task_id(task_id: str | None) -> dict[str, Any] | None:
     return {"uuid": str(task_uuid)} if exists else None
 
 
-def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwargs: Any) -> None:
+def _on_retry(
+    sender: object = None, request: object = None, reason: object = None, **kwargs: object
+) -> None:
     tracker = _tracker_of(request)
     if tracker is None:
         return
@@ -321,7 +336,7 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, **kwa
     tracker.retry(error, attempt=retries + 1)
 
 
-def _on_postrun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
+def _on_postrun(sender: object = None, task: object = None, **kwargs: object) -> None:
     request = getattr(task or sender, "request", None)
     token = getattr(request, _TOKEN_ATTR, None)
     if token is not None:
@@ -342,12 +357,12 @@ class TaskUnknown(Exception):
 
 
 def _on_revoked(
-    sender: Any = None,
-    request: Any = None,
+    sender: object = None,
+    request: object = None,
     terminated: bool = False,
-    signum: Any = None,
+    signum: object = None,
     expired: bool = False,
-    **kwargs: Any,
+    **kwargs: object,
 ) -> None:
     meta = _meta(request)
     tracker = _tracker_of(request) or (_new_tracker(meta) if meta is not None else None)
@@ -358,7 +373,7 @@ def _on_revoked(
 
 
 def _on_unknown(
-    sender: Any = None, message: Any = None, name: str | None = None, **kwargs: Any
+    sender: object = None, message: object = None, name: str | None = None, **kwargs: object
 ) -> None:
     headers = getattr(message, "headers", None) or {}
     meta = headers.get(HEADER) if isinstance(headers, dict) else None
@@ -369,11 +384,11 @@ def _on_unknown(
         tracker.fail(TaskUnknown(f"No worker knows the task {name!r}."))
 
 
-def _on_worker_exit(**kwargs: Any) -> None:
+def _on_worker_exit(**kwargs: object) -> None:
     drain()
 
 
-_HANDLERS: tuple[tuple[Any, Callable[..., None]], ...] = (
+_HANDLERS: tuple[tuple[Signal, Callable[..., None]], ...] = (
     (signals.task_prerun, _on_prerun),
     (signals.task_success, _on_success),
     (signals.task_failure, _on_failure),
@@ -400,8 +415,7 @@ def disconnect_signals() -> None:
 # --- the retention purge ----------------------------------------------------------------------
 
 
-@shared_task(name="osis_async.purge_async_tasks", ignore_result=True)
-def purge_async_tasks(batch_size: int = 1000, pause: float = 0.0) -> int:
+def purge_finished(batch_size: int = 1000, pause: float = 0.0) -> int:
     """Delete the finished tasks older than ``OSIS_ASYNC_RETENTION`` days, in short batches,
     like ``manage.py purge_async_tasks``; run it from Celery beat once a day (docs/retention.md)::
 
@@ -416,3 +430,8 @@ def purge_async_tasks(batch_size: int = 1000, pause: float = 0.0) -> int:
     count = retention.purge(retention.cutoff(), batch_size=batch_size, pause=pause)
     logger.info("Retention purge: %d finished task(s) deleted.", count)
     return count
+
+
+purge_async_tasks: CeleryTask = shared_task(
+    name="osis_async.purge_async_tasks", ignore_result=True
+)(purge_finished)

@@ -89,7 +89,7 @@ class Minutes(models.Func):
 
 
 class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
-    def for_person(self, person: object) -> AsyncTaskQuerySet:
+    def for_person(self, person: Any) -> AsyncTaskQuerySet:
         return self.filter(person=person)
 
     def pending(self) -> AsyncTaskQuerySet:
@@ -127,19 +127,17 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
 
     def expire(self, now: datetime.datetime) -> int:
         """Move the ``expired(now)`` tasks to ``ERROR`` in one UPDATE; return how many."""
+        traceback = models.Case(
+            models.When(~Q(traceback=""), then=F("traceback")),
+            models.When(state=TaskState.PENDING, then=models.Value(PENDING_EXPIRED_MESSAGE)),
+            default=models.Value(TTL_EXPIRED_MESSAGE),
+            output_field=models.TextField(),
+        )
         return self._published(
-            self.expired(now).update(
-                state=TaskState.ERROR,
+            self.expired(now).fail(
+                now,
                 completed_at=now,
-                updated_at=touched(now),
-                traceback=models.Case(
-                    models.When(~Q(traceback=""), then=F("traceback")),
-                    models.When(
-                        state=TaskState.PENDING, then=models.Value(PENDING_EXPIRED_MESSAGE)
-                    ),
-                    default=models.Value(TTL_EXPIRED_MESSAGE),
-                    output_field=models.TextField(),
-                ),
+                traceback=traceback,
                 error_message=Coalesce(F("error_message"), expired_reason()),
             )
         )
@@ -166,25 +164,60 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         ``message`` goes into ``traceback`` where the task has none yet, ``reason`` (for the
         person) into ``error_message`` where it has none.
         """
-        message = escape_unstorable(message)
         extra: dict[str, Any] = {}
+        traceback = models.Case(
+            models.When(traceback="", then=models.Value(escape_unstorable(message))),
+            default=F("traceback"),
+            output_field=models.TextField(),
+        )
         if reason is not None:
             extra["error_message"] = Coalesce(
                 F("error_message"), models.Value(escape_unstorable(reason))
             )
-        return self._published(
-            self.unfinished().update(
-                state=TaskState.ERROR,
-                completed_at=now,
-                updated_at=touched(now),
-                traceback=models.Case(
-                    models.When(traceback="", then=models.Value(message)),
-                    default=F("traceback"),
-                    output_field=models.TextField(),
-                ),
-                **extra,
-            )
-        )
+        return self._published(self.fail(now, completed_at=now, traceback=traceback, **extra))
+
+    # --- the row's state changes: one UPDATE each, on the tasks not finished yet -------------
+    # ``now`` dates the write (``updated_at``, and what is left to default). The values are
+    # checked by the caller (``update_task`` through ``osis_async.validation``); each returns
+    # how many rows changed, and the caller announces the change (``osis_async.changes``).
+
+    def start(self, now: datetime.datetime, **fields: Any) -> int:
+        """``PROCESSING``; ``started_at`` is ``now`` unless given or set already."""
+        fields.setdefault("started_at", Coalesce(F("started_at"), models.Value(now)))
+        return self._change(now, state=TaskState.PROCESSING, **fields)
+
+    def report(self, now: datetime.datetime, **fields: Any) -> int:
+        """Progress (``progression``, ``description``...) without a change of state."""
+        return self._change(now, **fields)
+
+    def succeed(self, now: datetime.datetime, **fields: Any) -> int:
+        """``DONE``, 100 % unless told, ``completed_at`` never before the start."""
+        fields.setdefault("progression", PROGRESSION_MAX)
+        return self._change(now, state=TaskState.DONE, **self._completed(now, fields))
+
+    def fail(self, now: datetime.datetime, **fields: Any) -> int:
+        """``ERROR`` (``traceback`` given by the caller), ``completed_at`` never before the
+        start."""
+        return self._change(now, state=TaskState.ERROR, **self._completed(now, fields))
+
+    def requeue(self, now: datetime.datetime, **fields: Any) -> int:
+        """Back to ``PENDING``, to wait for the next attempt."""
+        return self._change(now, state=TaskState.PENDING, **fields)
+
+    @staticmethod
+    def _completed(now: datetime.datetime, fields: dict[str, Any]) -> dict[str, Any]:
+        if "completed_at" not in fields:
+            started = fields.get("started_at")
+            if isinstance(started, datetime.datetime):
+                fields["completed_at"] = max(now, started)
+            else:
+                at = models.Value(now, output_field=models.DateTimeField())
+                fields["completed_at"] = Greatest(at, Coalesce(F("started_at"), at))
+        return fields
+
+    def _change(self, now: datetime.datetime, **values: Any) -> int:
+        # Finished is final: a DONE or ERROR row is never written again.
+        return self.unfinished().update(**values, updated_at=touched(now))
 
     def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
         """``QuerySet.bulk_create``, each task checked as ``save()`` checks it, before any is

@@ -1,4 +1,4 @@
-"""Remote mode against a real HTTP server on loopback, and the CORS allow-list."""
+"""Remote mode against a real HTTP server on loopback."""
 
 from __future__ import annotations
 
@@ -126,28 +126,6 @@ def test_remote_mode_still_requires_login(remote: tuple[str, Remote]) -> None:
     with override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="s"):
         assert Client().get(URL).status_code == 403
     assert state.requests == []
-
-
-@override_settings(OSIS_ASYNC_DOMAIN_LIST=["https://intranet.example.org"])
-def test_cors_only_for_listed_origins(user_client: Client) -> None:
-    allowed = user_client.get(URL, HTTP_ORIGIN="https://intranet.example.org")
-    assert allowed["Access-Control-Allow-Origin"] == "https://intranet.example.org"
-    assert allowed["Access-Control-Allow-Credentials"] == "true"
-    assert "Origin" in allowed["Vary"]
-    assert allowed["Access-Control-Expose-Headers"] == "ETag, Link, Retry-After"
-    refused = user_client.get(URL, HTTP_ORIGIN="https://evil.example.com")
-    assert "Access-Control-Allow-Origin" not in refused
-    preflight = Client().options(
-        URL, HTTP_ORIGIN="https://intranet.example.org", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET"
-    )
-    assert preflight.status_code == 204
-    assert preflight["Access-Control-Allow-Origin"] == "https://intranet.example.org"
-    assert "If-None-Match" in preflight["Access-Control-Allow-Headers"]
-
-
-def test_no_cors_headers_by_default(user_client: Client) -> None:
-    response = user_client.get(URL, HTTP_ORIGIN="https://intranet.example.org")
-    assert "Access-Control-Allow-Origin" not in response
 
 
 def test_conditional_polls_pass_through(remote: tuple[str, Remote], user_client: Client) -> None:

@@ -1,4 +1,5 @@
-"""The progress reporter and the lifecycle writer, in this process, on the suite's database."""
+"""The lifecycle tracker (``Tracker``) and the progress reporter, in this process, on the suite's
+database."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from django.utils import timezone
 from osis_async.integrations import tracking
 from osis_async.integrations.progress import current_progress, percent_of
 from osis_async.integrations.tracking import Tracker
+from osis_async.integrations.tracking import retry as retry_module
+from osis_async.integrations.tracking import tracker as tracker_module
 from osis_async.models import AsyncTask, TaskState
 from tests.integration.conftest import wait_for
 
@@ -134,7 +137,7 @@ def test_a_failed_write_is_logged_and_caught_up(
 ) -> None:
     tracker = tracker_with(task, interval=0)
     tracker.start()
-    real_update = tracking.update_task
+    real_update = tracker_module.update_task
     failures = iter([True])
 
     def flaky_update(*args: Any, **kwargs: Any) -> bool:
@@ -142,7 +145,7 @@ def test_a_failed_write_is_logged_and_caught_up(
             raise OperationalError("server closed the connection unexpectedly")
         return real_update(*args, **kwargs)
 
-    monkeypatch.setattr(tracking, "update_task", flaky_update)
+    monkeypatch.setattr(tracker_module, "update_task", flaky_update)
     with caplog.at_level(logging.WARNING, logger="osis_async.integrations"):
         tracker.progress.report(40, description="Half-way")  # fails: logged, not raised
     assert row(task).progression == 0
@@ -158,7 +161,7 @@ def test_a_lost_start_is_caught_up_by_the_next_write(
     task: AsyncTask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracker = tracker_with(task, interval=0)
-    real_update = tracking.update_task
+    real_update = tracker_module.update_task
     calls = iter([True])
 
     def flaky_update(*args: Any, **kwargs: Any) -> bool:
@@ -166,7 +169,7 @@ def test_a_lost_start_is_caught_up_by_the_next_write(
             raise OperationalError("database is restarting")
         return real_update(*args, **kwargs)
 
-    monkeypatch.setattr(tracking, "update_task", flaky_update)
+    monkeypatch.setattr(tracker_module, "update_task", flaky_update)
     tracker.start()
     assert row(task).state == TaskState.PENDING
     tracker.progress.report(5)
@@ -176,10 +179,10 @@ def test_a_lost_start_is_caught_up_by_the_next_write(
 
 
 def test_a_final_write_is_retried(task: AsyncTask, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tracking, "FINAL_WRITE_BACKOFF", 0.01)
+    monkeypatch.setattr(retry_module, "FINAL_WRITE_BACKOFF", 0.01)
     tracker = tracker_with(task, interval=0)
     tracker.start()
-    real_update = tracking.update_task
+    real_update = tracker_module.update_task
     failures = iter([True, True])
 
     def flaky_update(*args: Any, **kwargs: Any) -> bool:
@@ -187,7 +190,7 @@ def test_a_final_write_is_retried(task: AsyncTask, monkeypatch: pytest.MonkeyPat
             raise OperationalError("connection refused")
         return real_update(*args, **kwargs)
 
-    monkeypatch.setattr(tracking, "update_task", flaky_update)
+    monkeypatch.setattr(tracker_module, "update_task", flaky_update)
     assert tracker.succeed()
     assert row(task).state == TaskState.DONE
 
@@ -206,7 +209,7 @@ def test_a_failing_write_inside_the_jobs_transaction_leaves_it_usable(
     User = get_user_model()
     with transaction.atomic():
         User.objects.create(username="made-by-the-job")
-        monkeypatch.setattr(tracking, "update_task", broken_update)
+        monkeypatch.setattr(tracker_module, "update_task", broken_update)
         tracker.progress.report(50)  # fails inside the job's transaction
         monkeypatch.undo()
         # The job's transaction still works, and the job's next report is written with it.
@@ -305,7 +308,7 @@ def test_in_a_worker_the_job_does_not_wait_for_its_final_write(
     task: AsyncTask, caplog: pytest.LogCaptureFixture
 ) -> None:
     writer_busy = threading.Event()
-    tracking._flusher().submit(lambda: writer_busy.wait(10))
+    tracking.flusher().submit(lambda: writer_busy.wait(10))
     tracker = Tracker(task.uuid, wait_final=False)
     tracker.start()
     tracker.progress.report(40)
