@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from osis_async.integrations.tracking import close_connections
 from osis_async.models import AsyncTask
 
 collect_ignore_glob: list[str] = []
@@ -24,6 +25,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("first_hour"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_tracking_connections(django_db_setup: None) -> Iterator[None]:
+    """The tracking writer thread of this process keeps a connection to the test database
+    between writes; let it go before pytest-django drops the database."""
+    yield
+    close_connections()
 
 
 @pytest.fixture

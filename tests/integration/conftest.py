@@ -142,16 +142,6 @@ def worker_env(db_name: str, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _release_tracking_connections(django_db_setup: None) -> Iterator[None]:
-    """The tracking writer thread of this process keeps a connection to the test database
-    between writes; let it go before pytest-django drops the database."""
-    yield
-    from osis_async.integrations.tracking import close_connections
-
-    close_connections()
-
-
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 
