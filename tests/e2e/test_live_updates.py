@@ -283,6 +283,11 @@ TAB_LIMIT = 1.0
 TAKEOVER_LIMIT = 2.0
 
 
+def _server_streams(base: str) -> int:
+    """How many task streams the ASGI server holds open (``tests/e2e/asgi.py`` counts them)."""
+    return int(httpx.get(base + "/__open-streams__", timeout=5).text)
+
+
 def _open_streams(pages: list[Any], opened: dict[Any, list[Any]], ended: set[Any]) -> list[Any]:
     """The pages that hold a stream request still open."""
     return [page for page in pages if any(request not in ended for request in opened[page])]
@@ -304,7 +309,7 @@ def _shown_on_all(pages: list[Any], label: str, timeout_ms: float) -> float:
 
 
 def test_tabs_share_one_stream_and_the_next_tab_takes_over(
-    open_asgi_page: Callable[[str], tuple[Any, Traffic]], demo_user: Any
+    open_asgi_page: Callable[[str], tuple[Any, Traffic]], asgi_server: str, demo_user: Any
 ) -> None:
     uuid = running_task(demo_user)
     pages: list[Any] = []
@@ -327,6 +332,7 @@ def test_tabs_share_one_stream_and_the_next_tab_takes_over(
     leaders = _open_streams(pages, opened, ended)
     assert len(leaders) == 1, f"{len(leaders)} open streams for {TABS} tabs"
     assert sum(len(requests) for requests in opened.values()) == 1
+    assert _server_streams(asgi_server) == 1
 
     update_task(uuid, progression=40)
     took = _shown_on_all(pages, "40%", timeout_ms=5_000)
@@ -342,3 +348,8 @@ def test_tabs_share_one_stream_and_the_next_tab_takes_over(
     assert took <= TAKEOVER_LIMIT
     others[0].wait_for_timeout(1_000)
     assert len(_open_streams(others, opened, ended)) == 1
+    # The server lets the closed tab's stream go when it notices the disconnect.
+    deadline = time.monotonic() + 5
+    while (held := _server_streams(asgi_server)) != 1 and time.monotonic() < deadline:
+        others[0].wait_for_timeout(100)
+    assert held == 1, f"the server holds {held} streams for the {len(others)} tabs left"
