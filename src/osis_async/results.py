@@ -19,7 +19,6 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
-from django.utils.functional import Promise
 from django.utils.translation import gettext
 
 from osis_async.changes import Change, announce
@@ -27,8 +26,8 @@ from osis_async.exceptions import InvalidTaskUpdate, TaskFailed, TaskNotFound
 from osis_async.links import URL_MAX_LENGTH, is_safe_url
 from osis_async.models.task import AsyncTask, touched
 from osis_async.result_storage import result_path, result_storage
-from osis_async.text import check_storable, escape_unstorable, shorten
-from osis_async.validation import clean_uuid, shown
+from osis_async.text import escape_unstorable, shorten
+from osis_async.validation import clean_bounded_text, clean_uuid, shown
 
 logger = logging.getLogger(__name__)
 
@@ -50,25 +49,9 @@ LABEL_MAX_LENGTH = 200
 FILENAME_MAX_LENGTH = 255
 
 
-def _text(field: str, value: object, limit: int) -> str:
-    if isinstance(value, Promise):
-        value = str(value)
-    if not isinstance(value, str):
-        raise InvalidTaskUpdate(
-            f"{field} must be a str, got {type(value).__name__} {shown(value)}."
-        )
-    check_storable(field, value)
-    if len(value) > limit:
-        raise InvalidTaskUpdate(
-            f"{field} {shown(value)} is {len(value):,} characters long; at most {limit:,} are "
-            "allowed."
-        )
-    return value
-
-
 def clean_result_url(value: object) -> str:
     """An ``http``/``https`` URL with a host, or a site-relative path (``/…``, not ``//…``)."""
-    text = _text("result_url", value, URL_MAX_LENGTH)
+    text = clean_bounded_text("result_url", value, URL_MAX_LENGTH)
     if not is_safe_url(text):
         raise InvalidTaskUpdate(
             f"result_url {shown(text)} is not allowed; give an http or https URL with a host, or "
@@ -79,11 +62,11 @@ def clean_result_url(value: object) -> str:
 
 
 def clean_result_label(value: object) -> str:
-    return _text("result_label", value, LABEL_MAX_LENGTH)
+    return clean_bounded_text("result_label", value, LABEL_MAX_LENGTH)
 
 
 def clean_error_message(value: object) -> str:
-    return _text("error_message", value, ERROR_MESSAGE_MAX_LENGTH)
+    return clean_bounded_text("error_message", value, ERROR_MESSAGE_MAX_LENGTH)
 
 
 def failure_message(error: BaseException) -> str:
@@ -119,7 +102,7 @@ def _filename(filename: object, file: object) -> str:
             "filename is missing: give the name the person downloads the file as, such as "
             "filename='report.pdf'."
         )
-    text = _text("filename", filename, FILENAME_MAX_LENGTH)
+    text = clean_bounded_text("filename", filename, FILENAME_MAX_LENGTH)
     if not text.strip() or any(ord(c) < 0x20 or c in "/\\" for c in text):
         raise InvalidTaskUpdate(
             f"filename {shown(text)} is not a file name; give a name without control "

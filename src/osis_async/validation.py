@@ -40,6 +40,7 @@ __all__ = [
     "TIME_TO_LIVE_MAX",
     "check_order",
     "check_timestamps",
+    "clean_bounded_text",
     "clean_datetime",
     "clean_description",
     "clean_name",
@@ -90,6 +91,17 @@ def _clean_text(field: str, value: object) -> str:
         )
     check_storable(field, value)
     return value
+
+
+def clean_bounded_text(field: str, value: object, limit: int) -> str:
+    """``value`` as text the database can store, at most ``limit`` characters."""
+    text = _clean_text(field, value)
+    if len(text) > limit:
+        raise InvalidTaskUpdate(
+            f"{field} {shown(text)} is {len(text):,} characters long; at most {limit:,} are "
+            "allowed."
+        )
+    return text
 
 
 def clean_name(value: object) -> str:
