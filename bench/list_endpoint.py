@@ -109,6 +109,7 @@ def query_plans() -> None:
         "p_limit": "15",
         "p_offset": "0",
         "p_description_max": "2000",
+        "p_result_path": "'/osis_async/tasks/00000000-0000-0000-0000-000000000000/result/'",
     }
     with connection.cursor() as cursor:
         for name, function in (
