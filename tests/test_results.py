@@ -99,6 +99,13 @@ def test_other_result_urls_are_refused(url: str, make_task: Any, user: Any) -> N
         set_result(task.uuid, url=url)
     task.refresh_from_db()
     assert task.result_url is None
+    # Every way of writing a row checks it alike.
+    task.result_url = url
+    with pytest.raises(InvalidTaskUpdate, match="result_url"):
+        task.save()
+    with pytest.raises(InvalidTaskUpdate, match="result_url"):
+        AsyncTask.objects.create(name="Export", person=user, result_url=url)
+    assert not AsyncTask.objects.exclude(result_url=None).exists()
 
 
 def test_set_result_needs_a_url_or_a_file(make_task: Any, user: Any) -> None:

@@ -33,6 +33,22 @@ describe('results', () => {
     expect(document.activeElement).toBe(link)
   })
 
+  it('points a file at the list’s server when the list is on another origin', async () => {
+    const task = makeTask({ name: 'Students export', state: 'DONE' })
+    task.result_url = `/osis_async/tasks/${task.uuid}/result/`
+    servePages(makePage([task]))
+    const { host } = await mountViewer({ 'data-url': 'https://api.example.org/osis_async/tasks/' })
+    open(host)
+    await settle()
+    const link = host.querySelector<HTMLAnchorElement>('.osis-async-task__result')!
+    expect(link.getAttribute('href')).toBe(`https://api.example.org/osis_async/tasks/${task.uuid}/result/`)
+  })
+
+  it('never links a result URL that is not http, https or a path', async () => {
+    const host = await shown(makeTask({ state: 'DONE', result_url: 'javascript:alert(1)' }))
+    expect(host.querySelector('.osis-async-task__result')).toBeNull()
+  })
+
   it('opens a result URL in a new tab with its label', async () => {
     const host = await shown(
       makeTask({ state: 'DONE', result_url: 'https://example.org/r', result_label: 'See the report' }),

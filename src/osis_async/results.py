@@ -23,11 +23,20 @@ from django.utils.translation import gettext
 
 from osis_async.changes import Change, announce
 from osis_async.exceptions import InvalidTaskUpdate, TaskFailed, TaskNotFound
-from osis_async.links import URL_MAX_LENGTH, is_safe_url
 from osis_async.models.task import AsyncTask, touched
 from osis_async.result_storage import result_path, result_storage
 from osis_async.text import escape_unstorable, shorten
-from osis_async.validation import clean_bounded_text, clean_uuid, shown
+from osis_async.validation import (
+    ERROR_MESSAGE_MAX_LENGTH,
+    FILENAME_MAX_LENGTH,
+    LABEL_MAX_LENGTH,
+    clean_bounded_text,
+    clean_error_message,
+    clean_result_label,
+    clean_result_url,
+    clean_uuid,
+    shown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,31 +51,6 @@ __all__ = [
     "failure_message",
     "set_result",
 ]
-
-#: The longest ``error_message`` and ``result_label`` accepted, in characters.
-ERROR_MESSAGE_MAX_LENGTH = 1_000
-LABEL_MAX_LENGTH = 200
-FILENAME_MAX_LENGTH = 255
-
-
-def clean_result_url(value: object) -> str:
-    """An ``http``/``https`` URL with a host, or a site-relative path (``/…``, not ``//…``)."""
-    text = clean_bounded_text("result_url", value, URL_MAX_LENGTH)
-    if not is_safe_url(text):
-        raise InvalidTaskUpdate(
-            f"result_url {shown(text)} is not allowed; give an http or https URL with a host, or "
-            "a path on this site starting with a single '/', without spaces or backslashes "
-            "(javascript:, data: and //host are refused)."
-        )
-    return text
-
-
-def clean_result_label(value: object) -> str:
-    return clean_bounded_text("result_label", value, LABEL_MAX_LENGTH)
-
-
-def clean_error_message(value: object) -> str:
-    return clean_bounded_text("error_message", value, ERROR_MESSAGE_MAX_LENGTH)
 
 
 def failure_message(error: BaseException) -> str:

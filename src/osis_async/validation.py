@@ -18,6 +18,7 @@ from django.utils.functional import Promise
 
 from osis_async.conf import get_settings
 from osis_async.exceptions import InvalidTaskUpdate
+from osis_async.links import URL_MAX_LENGTH, is_safe_url
 from osis_async.models.enums.task import TaskState
 from osis_async.text import check_storable
 
@@ -248,6 +249,41 @@ def order_error(
     )
 
 
+#: The longest ``error_message`` and ``result_label`` accepted, in characters.
+ERROR_MESSAGE_MAX_LENGTH = 1_000
+LABEL_MAX_LENGTH = 200
+FILENAME_MAX_LENGTH = 255
+
+
+def clean_result_url(value: object) -> str:
+    """An ``http``/``https`` URL with a host, or a site-relative path (``/…``, not ``//…``)."""
+    text = clean_bounded_text("result_url", value, URL_MAX_LENGTH)
+    if not is_safe_url(text):
+        raise InvalidTaskUpdate(
+            f"result_url {shown(text)} is not allowed; give an http or https URL with a host, or "
+            "a path on this site starting with a single '/', without spaces or backslashes "
+            "(javascript:, data: and //host are refused)."
+        )
+    return text
+
+
+def clean_result_label(value: object) -> str:
+    return clean_bounded_text("result_label", value, LABEL_MAX_LENGTH)
+
+
+def clean_error_message(value: object) -> str:
+    return clean_bounded_text("error_message", value, ERROR_MESSAGE_MAX_LENGTH)
+
+
+def clean_result_filename(value: object) -> str:
+    return clean_bounded_text("result_filename", value, FILENAME_MAX_LENGTH)
+
+
+def _or_none(clean: Any) -> Any:
+    """``clean`` for a nullable column: None stays None."""
+    return lambda value: None if value is None else clean(value)
+
+
 _CLEANERS: dict[str, Any] = {
     "uuid": clean_uuid,
     "name": clean_name,
@@ -256,6 +292,10 @@ _CLEANERS: dict[str, Any] = {
     "progression": clean_progression,
     "time_to_live": clean_time_to_live,
     "traceback": clean_traceback,
+    "result_url": _or_none(clean_result_url),
+    "result_label": _or_none(clean_result_label),
+    "result_filename": _or_none(clean_result_filename),
+    "error_message": _or_none(clean_error_message),
 }
 _TIMESTAMPS = ("created_at", "started_at", "completed_at")
 

@@ -32,6 +32,7 @@ from osis_async.authentication import authentication_classes
 from osis_async.busy import bounded, busy_response
 from osis_async.conf import get_settings
 from osis_async.events.stream import stream_available
+from osis_async.links import is_safe_url
 from osis_async.listing import list_etag, page_version, person_page
 from osis_async.models.task import AsyncTask
 from osis_async.pagination import Page
@@ -152,7 +153,8 @@ class TaskProgressView(TaskDetailBase):
 def task_result_url(task: AsyncTask) -> str | None:
     """The link to ``task``'s result, as the list gives it."""
     if task.result_url:
-        return task.result_url
+        # Written past validation (a queryset's update()), an unsafe URL is no link.
+        return task.result_url if is_safe_url(task.result_url) else None
     if task.result_file:
         return reverse("osis_async:task-result", args=[task.uuid])
     return None

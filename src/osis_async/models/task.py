@@ -58,13 +58,29 @@ def expired_reason() -> models.Expression:
 def touched(now: datetime.datetime) -> models.Func:
     """``updated_at`` for a row written at ``now``: never earlier than its previous value, so the
     list's version moves even when machines' clocks disagree a little."""
-    return Greatest(
-        models.Value(now, output_field=models.DateTimeField()),
-        ExpressionWrapper(
+    return Greatest(models.Value(now, output_field=models.DateTimeField()), NextMicrosecond())
+
+
+class NextMicrosecond(models.Func):
+    """``updated_at`` plus one microsecond; on PostgreSQL a constant interval, so a progress tick
+    carries no parameter for it."""
+
+    output_field = models.DateTimeField()
+
+    def __init__(self) -> None:
+        super().__init__(F("updated_at"))
+
+    def as_sql(self, compiler: Any, connection: Any, *args: Any, **extra_context: Any) -> Any:
+        later = ExpressionWrapper(
             F("updated_at") + datetime.timedelta(microseconds=1),
             output_field=models.DateTimeField(),
-        ),
-    )
+        )
+        return compiler.compile(later.resolve_expression(compiler.query))
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return super().as_sql(
+            compiler, connection, template="(%(expressions)s + interval '1 microsecond')"
+        )
 
 
 class Minutes(models.Func):
@@ -100,7 +116,8 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         return self.filter(state__in=TaskState.finished())
 
     def unfinished(self) -> AsyncTaskQuerySet:
-        return self.exclude(state__in=TaskState.finished())
+        # Plain strings: they cost the driver less to send than the enum's members.
+        return self.exclude(state__in=[state.value for state in TaskState.finished()])
 
     def counts(self) -> dict[str, int]:
         """``count`` and ``pending_count`` in one aggregate query."""
