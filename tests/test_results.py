@@ -203,14 +203,24 @@ def test_a_file_lost_by_its_storage_is_a_404(
 
 
 def test_a_new_result_replaces_the_old_file(
-    storage_dir: Path, make_task: Any, user: Any, user_client: Client
+    storage_dir: Path,
+    make_task: Any,
+    user: Any,
+    user_client: Client,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     task = make_task(person=user)
     set_result(task.uuid, file=b"first", filename="a.txt")
-    set_result(task.uuid, file=b"second", filename="b.txt")
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        set_result(task.uuid, file=b"second", filename="b.txt")
+    # Until the change commits, the old file stays: a rollback would leave the row naming it.
+    assert sorted(path.read_bytes() for path in stored_files(storage_dir)) == [b"first", b"second"]
+    for callback in pending:
+        callback()
     (path,) = stored_files(storage_dir)
     assert path.read_bytes() == b"second"
-    set_result(task.uuid, url="https://example.org/")
+    with django_capture_on_commit_callbacks(execute=True):
+        set_result(task.uuid, url="https://example.org/")
     assert stored_files(storage_dir) == []
     assert listed(user_client)["result_url"] == "https://example.org/"
 

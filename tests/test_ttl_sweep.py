@@ -211,3 +211,15 @@ def test_logs_what_it_did(make_task: Callable[..., AsyncTask], caplog: Any) -> N
         assert sweep("--verbosity", "0") == ""
     assert [record.getMessage() for record in caplog.records] == ["1 task(s) marked as expired."]
     assert caplog.records[0].levelname == "INFO"
+
+
+def test_marked_errored_never_ends_before_it_started(make_task: Callable[..., AsyncTask]) -> None:
+    # Started by a worker whose clock is ahead of this one.
+    ahead = timezone.now() + datetime.timedelta(minutes=2)
+    task = make_task(state=TaskState.PROCESSING, started_at=ahead)
+    assert AsyncTask.objects.filter(pk=task.pk).mark_errored(timezone.now(), "Stopped.") == 1
+    task.refresh_from_db()
+    assert task.state == TaskState.ERROR
+    assert task.completed_at is not None and task.completed_at >= task.started_at
+    task.full_clean()
+    task.save()

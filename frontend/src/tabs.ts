@@ -10,6 +10,7 @@ type TabMessage =
   | { type: 'awake'; tab: string; awake: boolean }
   | { type: 'roll' }
   | { type: 'bye'; tab: string }
+  | { type: 'back' }
 
 /** Both the Web Locks API and `BroadcastChannel`: without either, each tab is on its own. */
 export function tabsShareable(): boolean {
@@ -24,11 +25,11 @@ export function tabsShareable(): boolean {
  * (`awake`: visible, or notifying while hidden), so that a hidden leader keeps listening for
  * it. Left with the scope.
  */
-export function useTabLeader(key: string, awake: Readonly<Ref<boolean>>, changed: () => void) {
+export function useTabLeader(key: string, awake: Readonly<Ref<boolean>>, changed: () => void, back: () => void = () => undefined) {
   const role = shallowRef<TabRole>('follower')
   if (!tabsShareable()) {
     role.value = 'alone'
-    return { role, announce: () => undefined }
+    return { role, announce: () => undefined, cameBack: () => undefined }
   }
   const name = `osis-async:${key}`
   const tab = Math.random().toString(36).slice(2)
@@ -52,6 +53,7 @@ export function useTabLeader(key: string, awake: Readonly<Ref<boolean>>, changed
 
   channel.onmessage = ({ data }: MessageEvent<TabMessage>) => {
     if (data.type === 'changed' && role.value === 'follower' && awake.value) changed()
+    else if (data.type === 'back' && role.value === 'leader') back()
     else if (data.type === 'roll') report()
     else if (role.value === 'leader' && (data.type === 'awake' || data.type === 'bye')) {
       if (data.type === 'awake' && data.awake) awakeFollowers.add(data.tab)
@@ -89,5 +91,11 @@ export function useTabLeader(key: string, awake: Readonly<Ref<boolean>>, changed
     if (role.value === 'leader') post({ type: 'changed' })
   }
 
-  return { role, announce }
+  /** A follower reads the list again after being refused (signed out): the leader, which
+   * stopped asking when it was refused too, starts again. */
+  function cameBack(): void {
+    if (role.value === 'follower') post({ type: 'back' })
+  }
+
+  return { role, announce, cameBack }
 }

@@ -68,6 +68,7 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
   /** The stream the last answer advertised. */
   let offered: string | null = null
   let announce: () => void = () => undefined
+  let cameBack: () => void = () => undefined
   const timeout = config.timeout ?? DEFAULT_TIMEOUT
   /** Time of the last successful answer, in ms. */
   const updatedAt = ref(0)
@@ -107,7 +108,12 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
       halts: isSignedOut,
     },
   )
-  const stream = useTaskStream({ ready: poller.invalidate, changed: poller.invalidate, down: poller.reschedule })
+  // Every change the stream tells of reaches the followers, whatever pages they show.
+  const heard = (): void => {
+    announce()
+    poller.invalidate()
+  }
+  const stream = useTaskStream({ ready: heard, changed: heard, down: poller.reschedule })
   const { failed, refresh } = poller
 
   function busy(): boolean {
@@ -122,6 +128,7 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
   }
 
   function show({ page, stream: advertised }: PageAnswer): void {
+    if (signedOut.value) cameBack()
     signedOut.value = false
     pendingCount.value = page.pending_count
     hasMore.value = page.next !== null
@@ -166,8 +173,9 @@ export function useTaskFeed(config: FeedConfig, onTransitions?: (finished: Trans
       watch(visible, (shown) => (shown ? poller.resume() : poller.pause()), { flush: 'sync' })
       const shown = useDocumentVisibility()
       const wantsChanges = computed(() => shown.value || config.whileHidden === true)
-      const leader = useTabLeader(config.url, wantsChanges, poller.invalidate)
+      const leader = useTabLeader(config.url, wantsChanges, poller.invalidate, () => signedOut.value && void refresh())
       announce = leader.announce
+      cameBack = leader.cameBack
       watch(
         leader.role,
         (now) => {

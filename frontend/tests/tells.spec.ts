@@ -83,6 +83,20 @@ describe('tabs of one browser', () => {
     scopes.forEach((scope) => scope.stop())
   })
 
+  it('a follower back from being signed out wakes the leader', async () => {
+    const woken = [0, 0]
+    const scopes = woken.map(() => effectScope(true))
+    const tabs = scopes.map((scope, index) =>
+      scope.run(() => useTabLeader('/api/tasks/', ref(true), () => undefined, () => (woken[index]! += 1)))!,
+    )
+    await settle()
+    expect(tabs.map((tab) => tab.role.value)).toEqual(['leader', 'follower'])
+    tabs[1]!.cameBack()
+    tabs[0]!.cameBack() // the leader has nobody to wake
+    expect(woken).toEqual([1, 0])
+    scopes.forEach((scope) => scope.stop())
+  })
+
   it('each tab alone without the APIs', () => {
     vi.stubGlobal('BroadcastChannel', undefined)
     const scope = effectScope(true)

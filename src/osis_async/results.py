@@ -15,7 +15,7 @@ from functools import partial
 from typing import IO, Any, cast
 
 from django.core.files import File
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
@@ -155,7 +155,12 @@ def set_result(
         raise TaskNotFound(f"No task has uuid {task_uuid}.")
     announce(Change.of_task(task_uuid))
     if previous:
-        delete_result_file(previous)
+        # Once the change commits: rolled back, the row still names the previous file.
+        transaction.on_commit(
+            partial(delete_result_file, previous),
+            using=router.db_for_write(AsyncTask),
+            robust=True,
+        )
 
 
 def delete_result_file(name: str) -> None:

@@ -153,7 +153,6 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         return self._published(
             self.expired(now).fail(
                 now,
-                completed_at=now,
                 traceback=traceback,
                 error_message=Coalesce(F("error_message"), expired_reason()),
             )
@@ -191,7 +190,7 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
             extra["error_message"] = Coalesce(
                 F("error_message"), models.Value(escape_unstorable(reason))
             )
-        return self._published(self.fail(now, completed_at=now, traceback=traceback, **extra))
+        return self._published(self.fail(now, traceback=traceback, **extra))
 
     # --- the row's state changes: one UPDATE each, on the tasks not finished yet -------------
     # ``now`` dates the write (``updated_at``, and what is left to default). The values are
