@@ -13,30 +13,14 @@ from typing import Any
 
 import pytest
 
+from tests.wheels import build_wheel
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        # pip itself trips over the deprecation warnings the test sessions turn into errors.
-        env={key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"},
-    )
-    (wheel,) = out.glob("osis_async-*.whl")
+    wheel = build_wheel(ROOT, tmp_path_factory.mktemp("wheel"))
     with zipfile.ZipFile(wheel) as archive:
         return set(archive.namelist())
 
@@ -90,25 +74,9 @@ def install_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for."""
     root = tmp_path_factory.mktemp("install")
     clone = root / "osis-async"
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"}
     subprocess.run(["git", "clone", "-q", "--no-local", str(ROOT), str(clone)], check=True)
     subprocess.run(["git", "-C", str(clone), "checkout", "-q", "-B", "main"], check=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(clone / "dist"),
-            str(clone),
-        ],
-        check=True,
-        env=env,
-    )
+    build_wheel(clone, clone / "dist")
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
     from tests.first_hour import readme
 

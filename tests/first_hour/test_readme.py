@@ -50,6 +50,7 @@ from typing import Any
 import pytest
 
 from tests.first_hour import readme
+from tests.wheels import build_wheel
 
 pytestmark = pytest.mark.first_hour
 
@@ -270,24 +271,8 @@ def install(site: Site) -> None:
     """The wheel built once, a fresh venv, the README's install lines, startproject."""
     dist = site.root / "osis-async" / "dist"
     started = time.monotonic()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(dist),
-            str(ROOT),
-        ],
-        check=True,
-        env={key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"},
-    )
+    wheel = build_wheel(ROOT, dist)
     site.timings["build the wheel"] = time.monotonic() - started
-    (wheel,) = dist.glob("osis_async-*.whl")
     wheel_line = readme.command("Install", r'pip install "\./osis-async/dist/.*\.whl\[')
     named = re.search(r"osis_async-[^\"\[ ]+\.whl", wheel_line.text)
     assert named and named.group() == wheel.name, (
