@@ -25,7 +25,17 @@ def test_import_paths_name_the_same_objects() -> None:
 
 
 def test_task_state_members() -> None:
-    assert [member.name for member in TaskState] == ["PENDING", "PROCESSING", "DONE", "ERROR"]
+    """The seed's four states keep their names and values; CANCELLED joins them, finished."""
+    assert [member.name for member in TaskState] == [
+        "PENDING",
+        "PROCESSING",
+        "DONE",
+        "ERROR",
+        "CANCELLED",
+    ]
+    assert [member.value for member in TaskState] == [member.name for member in TaskState]
+    assert TaskState.running() == (TaskState.PENDING, TaskState.PROCESSING)
+    assert TaskState.finished() == (TaskState.DONE, TaskState.ERROR, TaskState.CANCELLED)
 
 
 def test_seed_readme_create_and_update_word_for_word(user: Any) -> None:
@@ -102,12 +112,13 @@ def test_queryset_methods_named_for_intent(user: Any) -> None:
         )
     names = lambda queryset: sorted(queryset.values_list("name", flat=True))  # noqa: E731
     assert names(AsyncTask.objects.pending()) == ["PENDING", "PROCESSING"]
-    assert names(AsyncTask.objects.finished()) == ["DONE", "ERROR"]
+    assert names(AsyncTask.objects.finished()) == ["CANCELLED", "DONE", "ERROR"]
     assert names(AsyncTask.objects.unfinished()) == ["PENDING", "PROCESSING"]
-    assert AsyncTask.objects.for_person(user).counts() == {"count": 4, "pending_count": 2}
+    assert AsyncTask.objects.for_person(user).counts() == {"count": 5, "pending_count": 2}
     assert [task.is_finished for task in AsyncTask.objects.order_by("id")] == [
         False,
         False,
+        True,
         True,
         True,
     ]

@@ -109,7 +109,10 @@ BAD_CREATES: list[tuple[dict[str, Any], str]] = [
     ({"state": TaskState.DONE}, "completed_at is empty on a DONE task"),
     ({"state": TaskState.ERROR}, "completed_at is empty on a ERROR task"),
     ({"state": TaskState.PROCESSING}, "started_at is empty on a PROCESSING task"),
-    ({"completed_at": NOW}, "is given to a PENDING task; only a DONE or ERROR task has one"),
+    (
+        {"completed_at": NOW},
+        "is given to a PENDING task; only a DONE, ERROR or CANCELLED task has one",
+    ),
     (
         {"state": TaskState.PROCESSING, "started_at": NOW, "completed_at": NOW},
         "is given to a PROCESSING task",
@@ -251,10 +254,10 @@ def processing(task: AsyncTask, started: datetime.datetime) -> None:
         (
             {"state": "PROCESSING", "completed_at": NOW},
             "completed_at datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc) is "
-            "given without state DONE or ERROR",
+            "given without state DONE, ERROR or CANCELLED",
         ),
-        ({"completed_at": NOW}, "is given without state DONE or ERROR"),
-        ({"state": "PENDING", "completed_at": NOW}, "without state DONE or ERROR"),
+        ({"completed_at": NOW}, "is given without state DONE, ERROR or CANCELLED"),
+        ({"state": "PENDING", "completed_at": NOW}, "without state DONE, ERROR or CANCELLED"),
         (
             {"state": "DONE", "started_at": NOW, "completed_at": NOW - datetime.timedelta(1)},
             "is before started_at",

@@ -37,6 +37,8 @@ TASK_KEYS = {
     "result_url",
     "result_label",
     "error_message",
+    # Cancel: the person asked to stop it and its job has not stopped yet.
+    "cancel_requested",
 }
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from osis_async.listing import person_page
 from osis_async.models import AsyncTask, TaskState
 from osis_async.serializers import AsyncTaskSerializer
-from osis_async.task_row import ROW, TASK_FIELDS, task_representation
+from osis_async.task_row import ROW, ROW_NAMES, TASK_FIELDS, task_representation
 
 TYPES_TS = Path(__file__).resolve().parent.parent / "frontend" / "src" / "types.ts"
 
@@ -29,11 +29,12 @@ TS_TYPES = {
     "state": "TaskState",
     "integer": "number",
     "datetime": "string",
+    "flag": "boolean",
 }
 
 
 def test_the_serializer_has_the_rows_fields_in_order() -> None:
-    assert tuple(AsyncTaskSerializer().fields) == TASK_FIELDS
+    assert tuple(AsyncTaskSerializer().fields) == ROW_NAMES
 
 
 @pytest.mark.django_db
@@ -48,7 +49,7 @@ def test_the_representation_is_the_serializers(user: Any) -> None:
     row = AsyncTask.objects.filter(pk=task.pk).values_list(*TASK_FIELDS).get()
     written = task_representation(row)
     expected = dict(AsyncTaskSerializer(AsyncTask.objects.get(pk=task.pk)).data)
-    assert tuple(written) == tuple(expected) == TASK_FIELDS
+    assert tuple(written) == tuple(expected) == ROW_NAMES
     for field in ROW:
         if field.kind == "datetime" and written[field.name] is not None:
             # The same instant (the list in UTC, DRF in the current time zone).
@@ -67,7 +68,7 @@ def test_the_lists_json_on_this_database_has_the_rows_keys_in_order(user: Any) -
     results, _counts, _version = person_page(user, 0, 15)
     # Keys in the order written: PostgreSQL's json_build_object, or Python's dict.
     (item,) = json.loads(results, object_pairs_hook=lambda pairs: pairs)
-    assert tuple(key for key, _value in item) == TASK_FIELDS
+    assert tuple(key for key, _value in item) == ROW_NAMES
 
 
 def widget_task_fields() -> dict[str, str]:
@@ -97,6 +98,6 @@ def test_the_widgets_task_type_has_the_rows_fields_in_order() -> None:
 def test_the_openapi_document_has_the_rows_fields(user_client: Client) -> None:
     document = user_client.get("/osis_async/schema/?format=json").json()
     task = document["components"]["schemas"]["AsyncTask"]
-    assert tuple(task["properties"]) == TASK_FIELDS
+    assert tuple(task["properties"]) == ROW_NAMES
     nullable = {name for name, spec in task["properties"].items() if spec.get("nullable")}
     assert nullable == {field.name for field in ROW if field.nullable}

@@ -10,6 +10,7 @@ def test_labels_are_translated_to_french() -> None:
             "En cours",
             "Terminée",
             "Erreur",
+            "Annulée",
         ]
         assert str(AsyncTask._meta.verbose_name_plural) == "tâches asynchrones"
 

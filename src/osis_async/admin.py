@@ -1,8 +1,9 @@
 """The admin of the tasks: a list to watch and search, and a view-only page per task.
 
 Workers write the tasks, so nobody edits one here: a task's page has no Save button (it is the
-admin's view-only page, and a POST to it is refused); the one change the admin makes is the
-action "Mark selected running tasks as errored", for the change permission.
+admin's view-only page, and a POST to it is refused); the changes the admin makes are the
+actions "Cancel selected tasks" (as the person's own cancel: ``osis_async.cancels``) and "Mark
+selected running tasks as errored" (for tasks whose worker is gone), for the change permission.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from osis_async.cancels import cancel_tasks
 from osis_async.models.task import AsyncTask
 
 ADMIN_ERROR_MESSAGE = "Marked as errored from the admin."
@@ -60,7 +62,7 @@ class AsyncTaskAdmin(TaskAdminBase):
         "started_at",
         "completed_at",
     )
-    list_filter = ("state",)
+    list_filter = ("state", "runner")
     search_fields = ("name",)
     search_help_text = _("A name, or the first 8 characters or more of a uuid.")
     list_select_related = ("person",)
@@ -78,6 +80,8 @@ class AsyncTaskAdmin(TaskAdminBase):
         "updated_at",
         "started_at",
         "completed_at",
+        "cancel_requested_at",
+        "runner",
         "error_message",
         "result_url",
         "result_label",
@@ -85,7 +89,7 @@ class AsyncTaskAdmin(TaskAdminBase):
         "traceback_block",
     )
     readonly_fields = fields
-    actions = ("mark_errored",)
+    actions = ("cancel", "mark_errored")
 
     class Media:
         css = {"all": ("osis_async/admin.css",)}
@@ -99,7 +103,8 @@ class AsyncTaskAdmin(TaskAdminBase):
 
     @admin.display(description=_("progression"), ordering="progression")
     def progress_bar(self, task: AsyncTask) -> SafeString:
-        """A bar coloured by state: blue while it runs, green when done, red on error."""
+        """A bar coloured by state: blue while it runs, green when done, red on error, grey
+        when cancelled."""
         return format_html(
             '<progress max="100" value="{}" class="osis-async-progress osis-async-progress-{}" '
             'title="{}%">{}%</progress> {}%',
@@ -116,6 +121,22 @@ class AsyncTaskAdmin(TaskAdminBase):
         if not task.traceback:
             return self.get_empty_value_display()
         return format_html('<pre class="osis-async-traceback">{}</pre>', task.traceback)
+
+    @admin.action(description=_("Cancel selected tasks"), permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[AsyncTask]) -> None:
+        count = cancel_tasks(AsyncTask.objects.filter(pk__in=queryset.values("pk")))
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d running task cancelled: a pending one at once, a processing one at "
+                "its next report.",
+                "%(count)d running tasks cancelled: pending ones at once, processing ones at "
+                "their next report.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
 
     @admin.action(description=_("Mark selected running tasks as errored"), permissions=["change"])
     def mark_errored(self, request: HttpRequest, queryset: QuerySet[AsyncTask]) -> None:

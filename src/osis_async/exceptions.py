@@ -24,3 +24,21 @@ class TaskFailed(Exception):
     def __init__(self, message: object) -> None:
         self.message = str(message)
         super().__init__(self.message)
+
+
+class TaskCancelled(Exception):
+    """Raised in a tracked job by ``progress(self).report(...)`` once its person asked to stop
+    it (``osis_async.utils.cancel_task``, the widget's cancel button).
+
+    Let it leave the job: the tracking then ends the task ``CANCELLED``, not ``ERROR``. A job
+    that has to tidy up first catches it, tidies, and raises it again; a loop that would rather
+    stop cleanly checks ``progress(self).cancelled`` and returns.
+    """
+
+    def __init__(self, task_uuid: object = None) -> None:
+        self.task_uuid = task_uuid
+        super().__init__(
+            "Its person asked to stop this task."
+            if task_uuid is None
+            else f"Its person asked to stop task {task_uuid}."
+        )

@@ -105,6 +105,17 @@ def person_page(
 _RESULT_URL = TASK_FIELDS.index("result_url")
 
 
+def task_item(task: AsyncTask) -> dict[str, Any]:
+    """``task`` as an item of its person's list (the same keys and values, the description cut
+    the same way)."""
+    row = tuple(getattr(task, name) for name in TASK_FIELDS)
+    item = task_representation(_with_result(row, task.result_file.name or None, result_path()))
+    longest = get_settings().MAX_DESCRIPTION_LENGTH
+    if len(item["description"]) > longest:
+        item["description"] = item["description"][: longest - 1] + "…"
+    return item
+
+
 def result_path() -> str:
     """The result view's path, ``RESULT_PATH_UUID`` standing for each task's uuid."""
     return reverse("osis_async:task-result", args=[RESULT_PATH_UUID])

@@ -68,3 +68,23 @@ class RunSQLOnPostgreSQL(migrations.RunSQL):
     ) -> None:
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class AddConstraintNotValid(migrations.AddConstraint):
+    """On PostgreSQL, a check constraint added ``NOT VALID`` (an instant's lock) and then
+    validated (rows read under a lock that lets writes go on); elsewhere a plain
+    ``AddConstraint``."""
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return
+        table = schema_editor.quote_name(model._meta.db_table)
+        definition = self.constraint.constraint_sql(model, schema_editor)
+        schema_editor.execute(f"ALTER TABLE {table} ADD {definition} NOT VALID")
+        name = schema_editor.quote_name(self.constraint.name)
+        schema_editor.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")

@@ -85,8 +85,9 @@ def _failure(detail: str) -> HttpResponse:
     return response
 
 
-def forward(request: HttpRequest, path: str) -> HttpResponse:
-    """GET ``path`` on the remote API with the request's query; answer what it answered."""
+def forward(request: HttpRequest, path: str, method: str = "GET") -> HttpResponse:
+    """``method`` (GET, or POST with no body for an action) ``path`` on the remote API with the
+    request's query; answer what it answered."""
     conf = get_settings()
     url = urllib.parse.urljoin(conf.BASE_URL, path)
     # Parsed and encoded again, so only percent-encoded ASCII goes into the request line.
@@ -106,7 +107,8 @@ def forward(request: HttpRequest, path: str) -> HttpResponse:
     validators = request.headers.get("If-None-Match", "")
     if validators and _printable_ascii(validators):
         headers["If-None-Match"] = validators
-    remote_request = urllib.request.Request(url, headers=headers, method="GET")
+    data = b"" if method == "POST" else None
+    remote_request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         status, answer_headers, body = _ask(remote_request, conf.REMOTE_TIMEOUT)
     except (
@@ -152,10 +154,10 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def _relay(url: str, status: int, body: bytes, headers: Message) -> HttpResponse:
-    """The remote's answer for the browser: only JSON (or a bodiless 304), served as
+    """The remote's answer for the browser: only JSON (or a bodiless 204 or 304), served as
     ``application/json`` that the browser must not sniff, with the remote's validators."""
-    if status == 304:
-        response = HttpResponse(status=304)
+    if status in (204, 304):
+        response = HttpResponse(status=status)
     elif _is_json(headers.get("Content-Type")):
         response = HttpResponse(body, status=status, content_type="application/json")
     else:

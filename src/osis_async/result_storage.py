@@ -8,6 +8,7 @@ storage under ``MEDIA_URL``) gives no guessable URL; a private storage is still 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -15,6 +16,8 @@ from django.core.files.storage import Storage, storages
 from django.utils.text import get_valid_filename
 
 from osis_async.conf import get_settings
+
+logger = logging.getLogger("osis_async.results")
 
 #: The longest path of a result file in its storage (the column's length).
 RESULT_PATH_MAX_LENGTH = 255
@@ -41,3 +44,11 @@ def result_path(instance: Any, filename: str) -> str:
         keep = extension[:10] if dot and stem else ""
         safe = safe[: _STORED_NAME_LENGTH - len(keep) - 1] + ("." + keep if keep else "")
     return f"{RESULT_FOLDER}/{secrets.token_hex(16)}/{safe}"
+
+
+def delete_result_file(name: str) -> None:
+    """Delete a result file from the result storage; a failure is logged, never raised."""
+    try:
+        result_storage().delete(name)
+    except Exception:
+        logger.warning("Could not delete the result file %r.", name, exc_info=True)

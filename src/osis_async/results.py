@@ -24,7 +24,7 @@ from django.utils.translation import gettext
 from osis_async.changes import Change, announce
 from osis_async.exceptions import InvalidTaskUpdate, TaskFailed, TaskNotFound
 from osis_async.models.task import AsyncTask, touched
-from osis_async.result_storage import result_path, result_storage
+from osis_async.result_storage import delete_result_file, result_path, result_storage
 from osis_async.text import escape_unstorable, shorten
 from osis_async.validation import (
     ERROR_MESSAGE_MAX_LENGTH,
@@ -161,14 +161,6 @@ def set_result(
             using=router.db_for_write(AsyncTask),
             robust=True,
         )
-
-
-def delete_result_file(name: str) -> None:
-    """Delete a result file from the result storage; a failure is logged, never raised."""
-    try:
-        result_storage().delete(name)
-    except Exception:
-        logger.warning("Could not delete the result file %r.", name, exc_info=True)
 
 
 @receiver(post_delete, sender=AsyncTask, dispatch_uid="osis_async_delete_result_file")

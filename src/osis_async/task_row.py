@@ -19,7 +19,7 @@ from typing import Any, Literal
 from django.utils import timezone
 
 #: How a field is written: its JSON type as the widget reads it.
-Kind = Literal["uuid", "text", "state", "integer", "datetime"]
+Kind = Literal["uuid", "text", "state", "integer", "datetime", "flag"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,13 @@ class RowField:
     kind: Kind
     #: ``null`` in the JSON when empty.
     nullable: bool = False
+    #: The model field it is read from, when not ``name``; a ``flag`` is true when that field
+    #: is set and the task is not finished.
+    source: str | None = None
+
+    @property
+    def model_field(self) -> str:
+        return self.source or self.name
 
 
 ROW: tuple[RowField, ...] = (
@@ -43,6 +50,8 @@ ROW: tuple[RowField, ...] = (
     RowField("result_url", "text", nullable=True),
     RowField("result_label", "text", nullable=True),
     RowField("error_message", "text", nullable=True),
+    # The person asked to stop the task and its job has not stopped yet ("Cancelling…").
+    RowField("cancel_requested", "flag", source="cancel_requested_at"),
 )
 
 #: The result view's path for the task with this uuid stands for the task's own: the list
@@ -50,8 +59,12 @@ ROW: tuple[RowField, ...] = (
 #: ``reverse()`` per row.
 RESULT_PATH_UUID = "00000000-0000-0000-0000-000000000000"
 
-#: The model fields the list reads and returns, in order.
-TASK_FIELDS: tuple[str, ...] = tuple(field.name for field in ROW)
+#: The keys of a list item, in order.
+ROW_NAMES: tuple[str, ...] = tuple(field.name for field in ROW)
+#: The model fields the list reads, in the order of ``ROW``.
+TASK_FIELDS: tuple[str, ...] = tuple(field.model_field for field in ROW)
+#: The states in which a task is not finished, as the list writes them.
+RUNNING_STATES = frozenset(("PENDING", "PROCESSING"))
 
 
 def iso_datetime(value: datetime.datetime | None) -> str | None:
@@ -76,13 +89,17 @@ _WRITE: dict[Kind, Callable[[Any], Any]] = {
     "state": _as_is,
     "integer": _as_is,
     "datetime": iso_datetime,
+    "flag": lambda value: value is not None,
 }
 _WRITERS = tuple((field.name, _WRITE[field.kind]) for field in ROW)
 
 
 def task_representation(row: tuple[Any, ...]) -> dict[str, Any]:
     """A ``TASK_FIELDS`` row (values in the model's types) as the list endpoint returns it."""
-    return {name: write(value) for (name, write), value in zip(_WRITERS, row, strict=True)}
+    item = {name: write(value) for (name, write), value in zip(_WRITERS, row, strict=True)}
+    if item["cancel_requested"] and item["state"] not in RUNNING_STATES:
+        item["cancel_requested"] = False
+    return item
 
 
 def json_text(data: Any) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from osis_async.cancels import cancel_task, is_cancel_requested
 from osis_async.changes import Change, announce
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
 from osis_async.models.enums.task import TaskState
@@ -31,7 +32,7 @@ from osis_async.validation import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["update_task", "format_exception", "set_result"]
+__all__ = ["cancel_task", "format_exception", "is_cancel_requested", "set_result", "update_task"]
 
 
 def update_task(
@@ -50,17 +51,19 @@ def update_task(
 
     Only the fields given are written, so two processes updating different fields of one task
     never undo each other. Moving to ``PROCESSING`` sets ``started_at`` if the task has none;
-    moving to ``DONE`` or ``ERROR`` sets ``completed_at`` (and ``DONE`` sets progression to 100)
-    unless they are given. ``exception`` stores its full formatted traceback.
+    moving to ``DONE``, ``ERROR`` or ``CANCELLED`` sets ``completed_at`` (and ``DONE`` sets
+    progression to 100) unless they are given. ``exception`` stores its full formatted traceback.
 
     ``result_url`` is a link the person may open once the task is done (``http``, ``https`` or a
     path on this site; ``osis_async.utils.set_result`` also takes a file). ``error_message`` is
     the short reason the person reads when it failed, apart from the traceback, which is for
     developers.
 
-    A task that is ``DONE`` or ``ERROR`` is finished: a later call writes nothing and returns
-    ``False``. Returns ``True`` when the task was updated. Raises ``InvalidTaskUpdate`` for a bad
-    value and ``TaskNotFound`` for an unknown uuid, in both cases without writing anything.
+    A task that is ``DONE``, ``ERROR`` or ``CANCELLED`` is finished: a later call writes nothing
+    and returns ``False``. A worker of its own asks ``is_cancel_requested(uuid)`` between steps
+    and, when true, stops and writes ``state=TaskState.CANCELLED``. Returns ``True`` when the
+    task was updated. Raises ``InvalidTaskUpdate`` for a bad value and ``TaskNotFound`` for an
+    unknown uuid, in both cases without writing anything.
     """
     task_uuid = clean_uuid(uuid)
     values: dict[str, Any] = {}
@@ -84,7 +87,8 @@ def update_task(
     new_state = None if state is None else clean_state(state)
     if completed is not None and new_state not in TaskState.finished():
         raise InvalidTaskUpdate(
-            f"completed_at {shown(completed)} is given without state DONE or ERROR; only a "
+            f"completed_at {shown(completed)} is given without state DONE, ERROR or CANCELLED; "
+            "only a "
             "finished task has one: give the state it finished in too."
         )
     check_order(started, completed)
@@ -125,6 +129,7 @@ CHANGES: dict[TaskState, Callable[..., int]] = {
     TaskState.PROCESSING: AsyncTaskQuerySet.start,
     TaskState.DONE: AsyncTaskQuerySet.succeed,
     TaskState.ERROR: AsyncTaskQuerySet.fail,
+    TaskState.CANCELLED: AsyncTaskQuerySet.cancel,
 }
 
 

@@ -211,9 +211,10 @@ def check_timestamps(
     completed_at: datetime.datetime | None,
 ) -> None:
     """The timestamps a task in ``state`` may have: a ``PROCESSING`` task has ``started_at``; a
-    ``DONE`` or ``ERROR`` one has ``completed_at``, which no other state has; ``completed_at`` is
-    not before ``started_at``. (A ``PENDING`` task may keep a ``started_at``: a Celery task waiting
-    for its retry keeps the start of the attempt that failed.)"""
+    ``DONE``, ``ERROR`` or ``CANCELLED`` one has ``completed_at``, which no other state has;
+    ``completed_at`` is not before ``started_at``. (A ``PENDING`` task may keep a
+    ``started_at``: a Celery task waiting for its retry keeps the start of the attempt that
+    failed.)"""
     finished = state in TaskState.finished()
     if finished and completed_at is None:
         raise InvalidTaskUpdate(
@@ -222,8 +223,8 @@ def check_timestamps(
         )
     if not finished and completed_at is not None:
         raise InvalidTaskUpdate(
-            f"completed_at {shown(completed_at)} is given to a {state.name} task; only a DONE or "
-            "ERROR task has one."
+            f"completed_at {shown(completed_at)} is given to a {state.name} task; only a DONE, "
+            "ERROR or CANCELLED task has one."
         )
     if state == TaskState.PROCESSING and started_at is None:
         raise InvalidTaskUpdate(

@@ -19,8 +19,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import get_conditional_response
 from django.views.generic import DetailView
+from rest_framework import status
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.exceptions import NotFound
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -30,24 +32,23 @@ from rest_framework.views import APIView
 from osis_async import cors, remote
 from osis_async.authentication import authentication_classes
 from osis_async.busy import bounded, busy_response
+from osis_async.cancels import cancel_tasks
 from osis_async.conf import get_settings
 from osis_async.events.stream import stream_available
 from osis_async.links import is_safe_url
-from osis_async.listing import list_etag, page_version, person_page
-from osis_async.models.task import AsyncTask
+from osis_async.listing import list_etag, page_version, person_page, task_item
+from osis_async.models.task import AsyncTask, AsyncTaskQuerySet
 from osis_async.pagination import Page
 from osis_async.persons import get_person
 from osis_async.result_storage import result_storage
-from osis_async.schema import HAS_SPECTACULAR, list_schema
+from osis_async.schema import HAS_SPECTACULAR, action_schema, list_schema
 
 logger = logging.getLogger(__name__)
 
 
-class JSONOnlyNegotiation(BaseContentNegotiation):
-    """Answer JSON whatever ``Accept`` says, so errors are JSON for browsers too."""
-
-    def select_parser(self, request: Request, parsers: Any) -> Any:
-        return parsers[0] if parsers else None
+class JSONOnlyNegotiation(DefaultContentNegotiation):
+    """Answer JSON whatever ``Accept`` says, so errors are JSON for browsers too (a body, if
+    any, is parsed by its own content type)."""
 
     def select_renderer(
         self, request: Request, renderers: Any, format_suffix: str | None = None
@@ -55,14 +56,14 @@ class JSONOnlyNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class TaskListView(APIView):
-    """The requesting person's tasks, newest first, with ``count`` and ``pending_count``."""
+class TaskAPIView(APIView):
+    """What the app's JSON endpoints share: the person signed in (the project's DRF
+    authentication, the session always among it, CSRF enforced for it), JSON only, CORS for
+    ``OSIS_ASYNC_DOMAIN_LIST`` and a JSON 503 when the database is out of reach."""
 
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONOnlyNegotiation
-    # Its OpenAPI description, whatever the site's DEFAULT_SCHEMA_CLASS (osis_async/schema.py).
-    schema = list_schema()
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         return [cls() for cls in authentication_classes()]
@@ -78,6 +79,13 @@ class TaskListView(APIView):
             logger.warning("The task list could not authenticate its request.", exc_info=True)
             return cast(Response, busy_response())  # any HttpResponse does for DRF
         return super().handle_exception(exc)
+
+
+class TaskListView(TaskAPIView):
+    """The requesting person's tasks, newest first, with ``count`` and ``pending_count``."""
+
+    # Its OpenAPI description, whatever the site's DEFAULT_SCHEMA_CLASS (osis_async/schema.py).
+    schema = list_schema()
 
     def get(self, request: Request) -> HttpResponse:
         http = request._request  # what the remote mode and the person getter are given
@@ -100,6 +108,87 @@ class TaskListView(APIView):
             page.render(request, results, counts), content_type="application/json"
         )
         return _listed(http, response, list_etag(person, version, page.limit, page.offset))
+
+
+def _persons_tasks(request: Request) -> AsyncTaskQuerySet:
+    """The tasks of the person signed in; none for a request with no person."""
+    person = get_person(request._request)
+    if person is None:
+        return AsyncTask.objects.none()
+    return AsyncTask.objects.for_person(person).filter(person__isnull=False)
+
+
+def _finished_already(uuid: uuid_module.UUID, state: str, what: str) -> Response:
+    return Response(
+        {"detail": f"Task {uuid} is {state}: {what}", "state": state},
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
+class TaskCancelView(TaskAPIView):
+    """``POST``: the owner asks to stop a ``PENDING`` or ``PROCESSING`` task
+    (``osis_async.cancels``). 202 with the task's list item; 409 when it is finished already;
+    404 for another person's task as for an unknown one."""
+
+    schema = action_schema("cancel")
+
+    def post(self, request: Request, uuid: uuid_module.UUID) -> HttpResponse:
+        if get_settings().BASE_URL:
+            return remote.forward(request._request, f"tasks/{uuid}/cancel/", method="POST")
+        tasks = _persons_tasks(request).filter(uuid=uuid)
+        try:
+            with bounded():
+                if cancel_tasks(tasks):
+                    return Response(task_item(tasks.get()), status=status.HTTP_202_ACCEPTED)
+                state = tasks.values_list("state", flat=True).first()
+        except DatabaseError:
+            logger.warning("A task could not be cancelled in time.", exc_info=True)
+            return busy_response()
+        if state is None:
+            raise NotFound()
+        return _finished_already(uuid, state, "a finished task cannot be cancelled.")
+
+
+class TaskDismissView(TaskAPIView):
+    """``POST``: the owner removes a finished task from their list (it is deleted, its result
+    file with it). 204; 409 while it runs; 404 for another person's task as for an unknown
+    one."""
+
+    schema = action_schema("dismiss")
+
+    def post(self, request: Request, uuid: uuid_module.UUID) -> HttpResponse:
+        if get_settings().BASE_URL:
+            return remote.forward(request._request, f"tasks/{uuid}/dismiss/", method="POST")
+        tasks = _persons_tasks(request).filter(uuid=uuid)
+        try:
+            with bounded():
+                if tasks.dismiss():
+                    return Response(status=status.HTTP_204_NO_CONTENT)
+                state = tasks.values_list("state", flat=True).first()
+        except DatabaseError:
+            logger.warning("A task could not be dismissed in time.", exc_info=True)
+            return busy_response()
+        if state is None:
+            raise NotFound()
+        return _finished_already(uuid, state, "only a finished task can be dismissed.")
+
+
+class DismissFinishedView(TaskAPIView):
+    """``POST``: the owner clears every finished task of their list, in one statement. 200
+    with ``{"dismissed": <how many>}``."""
+
+    schema = action_schema("dismiss-finished")
+
+    def post(self, request: Request) -> HttpResponse:
+        if get_settings().BASE_URL:
+            return remote.forward(request._request, "tasks/dismiss-finished/", method="POST")
+        try:
+            with bounded():
+                dismissed = _persons_tasks(request).dismiss()
+        except DatabaseError:
+            logger.warning("The finished tasks could not be dismissed in time.", exc_info=True)
+            return busy_response()
+        return Response({"dismissed": dismissed})
 
 
 def _listed(request: HttpRequest, response: HttpResponse, etag: str) -> HttpResponse:
@@ -208,6 +297,16 @@ if HAS_SPECTACULAR:
 
         def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
             list_path = reverse("osis_async:task-list").lstrip("/")
-            self.patterns = [path(list_path, TaskListView.as_view(), name="task-list")]
+            base = list_path
+            self.patterns = [
+                path(base, TaskListView.as_view(), name="task-list"),
+                path(f"{base}<uuid:uuid>/cancel/", TaskCancelView.as_view(), name="task-cancel"),
+                path(f"{base}<uuid:uuid>/dismiss/", TaskDismissView.as_view(), name="task-dismiss"),
+                path(
+                    f"{base}dismiss-finished/",
+                    DismissFinishedView.as_view(),
+                    name="task-dismiss-finished",
+                ),
+            ]
             response: Response = super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
             return response

@@ -24,8 +24,11 @@ message header (``osis_async``) marks the run as tracked and carries the languag
 worker: ``task_prerun`` → ``PROCESSING``; ``task_success`` → ``DONE``; ``task_failure`` (the
 last attempt, or a worker child lost) → ``ERROR`` with the traceback; ``task_retry`` → back to
 ``PENDING`` with a note in the description until the next attempt starts; ``task_revoked`` and
-``task_unknown`` → ``ERROR``. Messages without the header (``delay()``, ``apply_async()``, beat)
-are left alone. Signals rather than a base class, so a project keeps its own ``base=`` tasks.
+``task_unknown`` → ``ERROR``. Cancel (``osis_async.cancels``): ``task_received`` revokes a job
+whose task was cancelled before it started; a ``TaskCancelled`` raised by the job's
+``progress(self).report`` ends it ``CANCELLED``. Messages without the header (``delay()``,
+``apply_async()``, beat) are left alone. Signals rather than a base class, so a project keeps
+its own ``base=`` tasks.
 
 The package creates no Celery app: ``shared_task`` binds to the project's app.
 """
@@ -46,6 +49,14 @@ from django.utils import timezone
 from django.utils.functional import Promise
 
 from osis_async import retention
+from osis_async.cancels import (
+    CELERY,
+    CELERY_TERMINATE,
+    cancelled_before_start,
+    is_cancel_requested,
+    register_revoker,
+)
+from osis_async.exceptions import TaskCancelled
 from osis_async.integrations.progress import (
     TaskProgress,
     activate,
@@ -83,6 +94,11 @@ HEADER = "osis_async"
 
 StrOrPromise = str | Promise
 
+#: The values of ``tracked_task(cancel=...)``.
+REPORT = "report"
+TERMINATE = "terminate"
+CANCEL_MODES = (REPORT, TERMINATE)
+
 _TRACKER_ATTR = "osis_async_tracker"
 _TOKEN_ATTR = "osis_async_progress_token"
 _LANGUAGE_ATTR = "osis_async_language"
@@ -96,12 +112,15 @@ class TrackedTask:
     no row. ``enqueue_for`` and ``apply_async_for`` are the tracked ways in.
     """
 
-    def __init__(self, task: CeleryTask, spec: TaskSpec) -> None:
+    def __init__(self, task: CeleryTask, spec: TaskSpec, cancel: str = REPORT) -> None:
         object.__setattr__(self, "_task", task)
         object.__setattr__(self, "tracking", spec)
+        object.__setattr__(self, "cancel", cancel)
 
     _task: CeleryTask
     tracking: TaskSpec
+    #: How a cancel stops a running job: ``"report"`` (its next report) or ``"terminate"``.
+    cancel: str
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._task, name)
@@ -146,7 +165,8 @@ class TrackedTask:
                 **options,
             )
 
-        return enqueue(self.tracking, person, send)
+        runner = CELERY_TERMINATE if self.cancel == TERMINATE else CELERY
+        return enqueue(self.tracking, person, send, runner=runner)
 
     def with_tracking(
         self,
@@ -162,17 +182,30 @@ class TrackedTask:
         return TrackedTask(
             self._task,
             self.tracking.replace(name=name, description=description, time_to_live=time_to_live),
+            self.cancel,
         )
 
 
 def tracked_task(
-    *, name: StrOrPromise, description: StrOrPromise = "", time_to_live: int = 5
+    *,
+    name: StrOrPromise,
+    description: StrOrPromise = "",
+    time_to_live: int = 5,
+    cancel: str = REPORT,
 ) -> Callable[[object], TrackedTask]:
     """Mark a Celery task as tracked. Put it above ``@shared_task(bind=True)``.
 
     ``name`` and ``description`` are what the user sees (lazy translations are welcome);
     ``time_to_live`` is the minutes each attempt has once started before the TTL sweep gives up.
+    ``cancel``: how a cancel stops a running job: ``"report"`` (the default), its next
+    ``progress(self).report`` raises ``TaskCancelled``; ``"terminate"``, the worker also ends
+    the process running it (``revoke(terminate=True)``: whatever the job was doing is cut off,
+    its ``finally`` blocks do not run, and a prefork pool starts a new process).
     """
+    if cancel not in CANCEL_MODES:
+        raise ValueError(
+            f"cancel must be one of {', '.join(map(repr, CANCEL_MODES))}, got {cancel!r}."
+        )
     spec = TaskSpec(name=name, description=description, time_to_live=time_to_live)
 
     def decorate(task: object) -> TrackedTask:
@@ -185,7 +218,7 @@ def tracked_task(
                 "tracked_task goes above @shared_task (or @app.task): it takes a Celery task, "
                 f"got {task!r}."
             )
-        return TrackedTask(cast(CeleryTask, task), spec)
+        return TrackedTask(cast(CeleryTask, task), spec, cancel)
 
     return decorate
 
@@ -233,9 +266,11 @@ def _meta(request: object) -> dict[str, Any] | None:
         return None
     meta = getattr(request, HEADER, None)
     if meta is None:
-        headers = getattr(request, "headers", None)
-        if isinstance(headers, dict):
-            meta = headers.get(HEADER)
+        for attribute in ("headers", "request_dict"):  # a task's request, a worker's
+            headers = getattr(request, attribute, None)
+            if isinstance(headers, dict) and HEADER in headers:
+                meta = headers.get(HEADER)
+                break
     if isinstance(meta, dict) and meta.get("uuid"):
         return meta
     return None
@@ -263,12 +298,35 @@ def _attempts(task: object) -> int | None:
     return max_retries + 1 if isinstance(max_retries, int) else None
 
 
+def _on_received(sender: object = None, request: object = None, **kwargs: object) -> None:
+    """(the worker's main process) A tracked job whose task was cancelled before it started
+    is revoked here, so its body never runs, even when the revoke sent with the cancel did not
+    reach this worker (it was not running then)."""
+    meta = _meta(request)
+    if meta is None:
+        return
+    try:
+        cancelled = cancelled_before_start(uuid_module.UUID(str(meta["uuid"])))
+    except Exception:
+        logger.warning("Could not check task %s for a cancel.", meta.get("uuid"), exc_info=True)
+        return
+    task_id = getattr(request, "id", None)
+    if cancelled and task_id:
+        from celery.worker import state
+
+        state.revoked.add(str(task_id))
+
+
 def _on_prerun(sender: object = None, task: object = None, **kwargs: object) -> None:
     task = task or sender
     request = getattr(task, "request", None)
     meta = _meta(request)
     if meta is None:
         return
+    throws = getattr(task, "throws", ())
+    if TaskCancelled not in throws:
+        # Expected: Celery logs it as such (at INFO), not as an error with its traceback.
+        setattr(task, "throws", (*throws, TaskCancelled))  # noqa: B010
     tracker = _new_tracker(meta, in_worker=not getattr(request, "is_eager", False))
     if tracker is None:
         return
@@ -305,7 +363,11 @@ def _on_failure(
             # Celery id is its row's uuid.
             meta = _meta_from_task_id(task_id)
         tracker = _new_tracker(meta) if meta is not None else None
-    if tracker is not None and exception is not None:
+    if tracker is None or exception is None:
+        return
+    if isinstance(exception, TaskCancelled):
+        tracker.cancel()
+    else:
         tracker.fail(exception)
 
 
@@ -331,6 +393,11 @@ def _on_retry(
     retries = getattr(request, "retries", 0) or 0
     # ``reason`` is Celery's Retry; the error that caused it is its ``exc`` when given.
     error = getattr(reason, "exc", None) or reason
+    if isinstance(error, TaskCancelled):
+        # An autoretry_for that catches it: the task is over; the next attempt is revoked
+        # when it arrives.
+        tracker.cancel()
+        return
     if not isinstance(error, BaseException):
         error = RuntimeError(str(error))
     tracker.retry(error, attempt=retries + 1)
@@ -368,8 +435,18 @@ def _on_revoked(
     tracker = _tracker_of(request) or (_new_tracker(meta) if meta is not None else None)
     if tracker is None:
         return
+    if not expired and _cancel_asked(tracker):
+        tracker.cancel()  # revoked (or terminated) because its person cancelled it
+        return
     reason = "expired" if expired else ("terminated" if terminated else "revoked")
     tracker.fail(TaskRevoked(f"The task was {reason}."))
+
+
+def _cancel_asked(tracker: Tracker) -> bool:
+    try:
+        return is_cancel_requested(tracker.uuid)
+    except Exception:
+        return False
 
 
 def _on_unknown(
@@ -389,6 +466,7 @@ def _on_worker_exit(**kwargs: object) -> None:
 
 
 _HANDLERS: tuple[tuple[Signal, Callable[..., None]], ...] = (
+    (signals.task_received, _on_received),
     (signals.task_prerun, _on_prerun),
     (signals.task_success, _on_success),
     (signals.task_failure, _on_failure),
@@ -401,8 +479,18 @@ _HANDLERS: tuple[tuple[Signal, Callable[..., None]], ...] = (
 )
 
 
+def revoke(uuids: list[str], terminate: bool) -> None:
+    """Revoke the jobs of cancelled tasks through the current Celery app (the project's)."""
+    from celery import current_app
+
+    current_app.control.revoke(uuids, terminate=terminate, signal="SIGTERM")
+
+
 def connect_signals() -> None:
-    """Connect the lifecycle handlers (idempotent). ``OsisAsyncConfig.ready()`` calls it."""
+    """Connect the lifecycle handlers (idempotent) and have cancels revoke the jobs they stop.
+    ``OsisAsyncConfig.ready()`` calls it."""
+    register_revoker(CELERY, revoke)
+    register_revoker(CELERY_TERMINATE, revoke)
     for signal, handler in _HANDLERS:
         signal.connect(handler, weak=False, dispatch_uid=f"osis_async.{handler.__name__}")
 

@@ -25,7 +25,10 @@ enqueues the job with extra keyword arguments, the row's uuid (``osis_async_task
 language active at ``enqueue_for`` (``osis_async_language``). The wrapper takes them out
 before calling the function, runs it under that language, and writes the lifecycle around it:
 ``PROCESSING`` when the worker starts it, ``DONE`` when it returns, ``ERROR`` with the traceback
-when it raises (the exception is re-raised for the backend to record). This works with every
+when it raises (the exception is re-raised for the backend to record). A job whose task was
+cancelled before it started does not run (the backend records it as returning ``None``); one
+that stops at its person's request (``TaskCancelled`` from ``progress().report``) ends
+``CANCELLED`` and returns ``None`` too. This works with every
 backend (immediate, database, ...) because it runs inside the job itself. A plain ``enqueue()``
 runs untracked. The framework has no retries; the TTL sweep runs from cron
 (``manage.py check_async_task_ttl``).
@@ -43,6 +46,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 
+from osis_async.cancels import DJANGO_TASKS, cancelled_before_start
+from osis_async.exceptions import TaskCancelled
 from osis_async.integrations.progress import (
     TaskProgress,
     activate,
@@ -132,7 +137,7 @@ class TrackedTask(_GenericTask[P, R]):
                 extra[LANGUAGE_KWARG] = language
             self.get_backend().enqueue(self, list(args), {**kwargs, **extra})
 
-        return enqueue(self.tracking, person, send)
+        return enqueue(self.tracking, person, send, runner=DJANGO_TASKS)
 
     def with_tracking(
         self, *, name: Any = None, description: Any = None, time_to_live: int | None = None
@@ -189,12 +194,17 @@ def _wrap(func: Callable[..., Any], spec: TaskSpec) -> Callable[..., Any]:
             language = kwargs.pop(LANGUAGE_KWARG, None)
             if task_uuid is None:
                 return await func(*args, **kwargs)
+            if await sync_to_async(cancelled_before_start)(task_uuid):
+                return None
             with job_language(language):
                 tracker = Tracker(task_uuid)
                 await sync_to_async(tracker.start)()
                 token = activate(tracker.progress)
                 try:
                     result = await func(*args, **kwargs)
+                except TaskCancelled:
+                    await sync_to_async(tracker.cancel)()
+                    return None
                 except BaseException as error:
                     await sync_to_async(tracker.fail)(error)
                     raise
@@ -212,12 +222,17 @@ def _wrap(func: Callable[..., Any], spec: TaskSpec) -> Callable[..., Any]:
             language = kwargs.pop(LANGUAGE_KWARG, None)
             if task_uuid is None:
                 return func(*args, **kwargs)
+            if cancelled_before_start(task_uuid):
+                return None
             with job_language(language):
                 tracker = Tracker(task_uuid)
                 tracker.start()
                 token = activate(tracker.progress)
                 try:
                     result = func(*args, **kwargs)
+                except TaskCancelled:
+                    tracker.cancel()
+                    return None
                 except BaseException as error:
                     tracker.fail(error)
                     raise

@@ -21,6 +21,7 @@ import math
 from contextvars import ContextVar, Token
 from typing import Any, Protocol
 
+from osis_async.exceptions import TaskCancelled
 from osis_async.results import check_result, set_result
 from osis_async.validation import clean_description
 
@@ -35,6 +36,11 @@ class ProgressWriter(Protocol):
 
     def flush(self) -> bool:
         """Write what is pending now; True if nothing is left pending."""
+
+    #: Whether the person asked to stop the task (known without a query).
+    cancel_requested: bool
+    #: Set once the job was told (``cancelled`` read true): its run ends ``CANCELLED``.
+    cancel_seen: bool
 
 
 def percent_of(done: float, total: float = 100) -> int:
@@ -81,6 +87,16 @@ class TaskProgress:
         return self._writer is not None
 
     @property
+    def cancelled(self) -> bool:
+        """True once the task's person asked to stop it: a loop may check it and return, and
+        the task ends ``CANCELLED`` rather than ``DONE``. Costs no query."""
+        writer = self._writer
+        if writer is None or not writer.cancel_requested:
+            return False
+        writer.cancel_seen = True
+        return True
+
+    @property
     def percent(self) -> int | None:
         """The last percentage reported (0 when the run starts), or None."""
         return self._percent
@@ -94,7 +110,13 @@ class TaskProgress:
         self, done: float | None = None, total: float = 100, *, description: Any = None
     ) -> None:
         """Report ``done`` out of ``total`` (a percentage when ``total`` is left at 100) and,
-        optionally, a new ``description``. Never waits for the database."""
+        optionally, a new ``description``. Never waits for the database.
+
+        ``TaskCancelled`` once the task's person asked to stop it: let it leave the job."""
+        writer = self._writer
+        if writer is not None and writer.cancel_requested:
+            writer.cancel_seen = True
+            raise TaskCancelled(getattr(writer, "uuid", None))
         changes: dict[str, Any] | None = None
         text: str | None = None
         if description is not None:
@@ -122,8 +144,8 @@ class TaskProgress:
                 changes = {"description": text}
             else:
                 changes["description"] = text
-        if changes is not None and self._writer is not None:
-            self._writer.note(changes)
+        if changes is not None and writer is not None:
+            writer.note(changes)
 
     async def areport(
         self, done: float | None = None, total: float = 100, *, description: Any = None

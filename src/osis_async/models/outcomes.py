@@ -36,7 +36,8 @@ _COLUMNS = (
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one run ended: ``DONE`` or ``ERROR``; None leaves a value as the row has it."""
+    """How one run ended: ``DONE``, ``ERROR`` or ``CANCELLED``; None leaves a value as the row
+    has it."""
 
     uuid: uuid_module.UUID
     state: TaskState
@@ -48,7 +49,7 @@ class Outcome:
 
     def __post_init__(self) -> None:
         if self.state not in TaskState.finished():
-            raise ValueError(f"An outcome is DONE or ERROR, not {self.state}.")
+            raise ValueError(f"An outcome is DONE, ERROR or CANCELLED, not {self.state}.")
         if self.progression is not None:
             clean_progression(self.progression)
         if self.description is not None:
@@ -91,7 +92,11 @@ def _one(outcome: Outcome, now: datetime.datetime) -> bool:
         if value is not None:
             fields[name] = value
     tasks = AsyncTask.objects.filter(uuid=outcome.uuid)
-    change = tasks.succeed if outcome.state == TaskState.DONE else tasks.fail
+    change = {
+        TaskState.DONE: tasks.succeed,
+        TaskState.ERROR: tasks.fail,
+        TaskState.CANCELLED: tasks.cancel,
+    }[outcome.state]
     return bool(change(now, **fields))
 
 

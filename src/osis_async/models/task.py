@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import NotSupportedError, models
+from django.db import NotSupportedError, connections, models, router, transaction
 from django.db.models import Count, ExpressionWrapper, F, Q
 from django.db.models.functions import Cast, Coalesce, Concat, Greatest
 from django.utils.translation import gettext, ngettext
@@ -14,7 +15,12 @@ from django.utils.translation import gettext_lazy as _
 from osis_async.changes import Change, announce
 from osis_async.conf import get_settings, whole_setting
 from osis_async.models.enums.task import TaskState
-from osis_async.result_storage import RESULT_PATH_MAX_LENGTH, result_path, result_storage
+from osis_async.result_storage import (
+    RESULT_PATH_MAX_LENGTH,
+    delete_result_file,
+    result_path,
+    result_storage,
+)
 from osis_async.text import escape_unstorable
 from osis_async.validation import (
     NAME_MAX_LENGTH,
@@ -83,6 +89,24 @@ class NextMicrosecond(models.Func):
         )
 
 
+class Unfinished(models.Expression):
+    """``state NOT IN ('DONE', 'ERROR', 'CANCELLED')`` with the states written into the SQL: a
+    progress tick sends no parameter for them."""
+
+    conditional = True
+    output_field = models.BooleanField()
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        state, params = compiler.compile(F("state").resolve_expression(compiler.query))
+        finished = ", ".join(f"'{value}'" for value in FINISHED_VALUES)
+        return f"{state} NOT IN ({finished})", params
+
+
+#: The final states as SQL may spell them: names of ``TaskState`` members, capital letters only.
+FINISHED_VALUES = tuple(str(state.value) for state in TaskState.finished())
+assert all(value.isalpha() and value.isupper() for value in FINISHED_VALUES)
+
+
 class Minutes(models.Func):
     """A whole number of minutes as a duration, on SQLite and PostgreSQL."""
 
@@ -116,8 +140,7 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         return self.filter(state__in=TaskState.finished())
 
     def unfinished(self) -> AsyncTaskQuerySet:
-        # Plain strings: they cost the driver less to send than the enum's members.
-        return self.exclude(state__in=[state.value for state in TaskState.finished()])
+        return self.filter(Unfinished())
 
     def counts(self) -> dict[str, int]:
         """``count`` and ``pending_count`` in one aggregate query."""
@@ -159,7 +182,8 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         )
 
     def purgeable(self, before: datetime.datetime) -> AsyncTaskQuerySet:
-        """Finished (``DONE`` or ``ERROR``) tasks that finished before ``before``.
+        """Finished (``DONE``, ``ERROR`` or ``CANCELLED``) tasks that finished before
+        ``before``.
 
         What the retention purge deletes; never a ``PENDING`` or ``PROCESSING`` task. When a
         task finished is its ``completed_at``; a finished row without one (finished by a plain
@@ -216,6 +240,58 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         start."""
         return self._change(now, state=TaskState.ERROR, **self._completed(now, fields))
 
+    def cancel(self, now: datetime.datetime, **fields: Any) -> int:
+        """``CANCELLED``: the job stopped because its person asked, ``completed_at`` never
+        before the start."""
+        return self._change(now, state=TaskState.CANCELLED, **self._completed(now, fields))
+
+    def request_cancel(self, now: datetime.datetime) -> int:
+        """The person asks to stop these tasks, in one UPDATE: a ``PENDING`` one is
+        ``CANCELLED`` at once (its job will not run its body), a ``PROCESSING`` one gets
+        ``cancel_requested_at`` and is told at its next report. Returns how many were not
+        finished yet."""
+        pending = Q(state=TaskState.PENDING)
+        at = models.Value(now, output_field=models.DateTimeField())
+        return self._change(
+            now,
+            state=models.Case(
+                models.When(pending, then=models.Value(TaskState.CANCELLED.value)),
+                default=F("state"),
+            ),
+            completed_at=models.Case(
+                models.When(pending, then=Greatest(at, Coalesce(F("started_at"), at))),
+                default=F("completed_at"),
+            ),
+            cancel_requested_at=Coalesce(F("cancel_requested_at"), at),
+        )
+
+    def cancel_requested(self) -> AsyncTaskQuerySet:
+        """Tasks whose person asked to stop them: ``CANCELLED`` already, or told at their next
+        report."""
+        return self.filter(Q(cancel_requested_at__isnull=False) | Q(state=TaskState.CANCELLED))
+
+    def dismiss(self) -> int:
+        """Delete the finished tasks of this queryset in one statement (``DELETE ...
+        RETURNING``); their result files go once it commits. Returns how many."""
+        tasks = self.finished()
+        alias = router.db_for_write(self.model)
+        connection = connections[alias]
+        compiler = tasks.query.get_compiler(alias)
+        where, params = compiler.compile(tasks.query.where)
+        meta = self.model._meta
+        table = connection.ops.quote_name(meta.db_table)
+        file_column = connection.ops.quote_name(str(meta.get_field("result_file").column))
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING {file_column}", params)
+            deleted = cursor.fetchall()
+            for (name,) in deleted:
+                if name:
+                    transaction.on_commit(
+                        functools.partial(delete_result_file, str(name)), using=alias, robust=True
+                    )
+        self._published(len(deleted))
+        return len(deleted)
+
     def requeue(self, now: datetime.datetime, **fields: Any) -> int:
         """Back to ``PENDING``, to wait for the next attempt."""
         return self._change(now, state=TaskState.PENDING, **fields)
@@ -232,7 +308,7 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         return fields
 
     def _change(self, now: datetime.datetime, **values: Any) -> int:
-        # Finished is final: a DONE or ERROR row is never written again.
+        # Finished is final: a DONE, ERROR or CANCELLED row is never written again.
         return self.unfinished().update(**values, updated_at=touched(now))
 
     def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
@@ -288,6 +364,11 @@ class AsyncTask(models.Model):
         null=True,
         blank=True,
     )
+    #: When the person asked to stop the task (``cancel_task``), while its job had not stopped.
+    cancel_requested_at = models.DateTimeField(_("cancel requested at"), null=True, blank=True)
+    #: What runs the job: ``celery`` (``celery-terminate`` when a cancel may end the process
+    #: running it), ``django.tasks``, or empty for a task a project's own code runs.
+    runner = models.CharField(_("runner"), max_length=20, blank=True, default="")
     result_filename = models.TextField(_("result file name"), null=True, blank=True)  # noqa: DJ001
     result_label = models.TextField(_("result label"), null=True, blank=True)  # noqa: DJ001
     #: Short text for the person the task is shown to: why it failed.
@@ -340,3 +421,8 @@ class AsyncTask(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in TaskState.finished()
+
+    @property
+    def cancel_requested(self) -> bool:
+        """The person asked to stop the task and its job has not stopped yet."""
+        return self.cancel_requested_at is not None and not self.is_finished

@@ -119,9 +119,13 @@ def check_person(person: Any) -> None:
 
 
 def enqueue(
-    spec: TaskSpec, person: Any, send: Callable[[uuid_module.UUID, str], object]
+    spec: TaskSpec,
+    person: Any,
+    send: Callable[[uuid_module.UUID, str], object],
+    runner: str = "",
 ) -> uuid_module.UUID:
-    """Create the task's row (``PENDING``) and call ``send(uuid, description)`` to queue the job.
+    """Create the task's row (``PENDING``, its ``runner`` recorded: ``osis_async.cancels``) and
+    call ``send(uuid, description)`` to queue the job.
 
     Inside a transaction the job is sent only once it commits (``transaction.on_commit``): a
     worker never looks for a row that is not there yet, and a rollback leaves neither row nor
@@ -133,7 +137,11 @@ def enqueue(
     check_person(person)
     name, description = spec.resolve()
     task = AsyncTask.objects.create(
-        name=name, description=description, person=person, time_to_live=spec.time_to_live
+        name=name,
+        description=description,
+        person=person,
+        time_to_live=spec.time_to_live,
+        runner=runner,
     )
     alias = task._state.db or router.db_for_write(AsyncTask)
 

@@ -21,7 +21,7 @@ import uuid as uuid_module
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from django.db import DataError, router
+from django.db import DatabaseError, DataError, router
 from django.utils import timezone
 
 from osis_async.changes import Change, announce
@@ -57,8 +57,10 @@ class Tracker:
     """The lifecycle of one run of a tracked job, written to the task's row.
 
     ``start`` → ``PROCESSING`` (``started_at`` = now), ``succeed`` → ``DONE`` (100 %),
-    ``fail`` → ``ERROR`` with the traceback, ``retry`` → back to ``PENDING`` until the next
-    attempt starts. ``progress`` is the job's reporter.
+    ``fail`` → ``ERROR`` with the traceback, ``cancel`` → ``CANCELLED`` (the job raised
+    ``TaskCancelled``), ``retry`` → back to ``PENDING`` until the next attempt starts.
+    ``progress`` is the job's reporter; ``cancel_requested`` turns true once the person asked
+    to stop the task (``cancel_watch``).
 
     One thread makes every write of a tracker, chosen here once: with ``background`` (the
     default) the process's writer thread, the start and the progress when they are due;
@@ -100,6 +102,9 @@ class Tracker:
         self._active = True  # False once the row is finished or gone: nothing more is written
         self._over = False  # True once this run has ended (final write made or handed over)
         self._description_changed = False
+        #: Set by the writer's cancel watch once the person asked to stop this run's task.
+        self.cancel_requested = False
+        self.cancel_seen = False
 
     def __repr__(self) -> str:
         return f"<Tracker {self.uuid}>"
@@ -143,6 +148,7 @@ class Tracker:
         """The job starts (its ``attempt``-th try): ``PROCESSING``, ``started_at`` = now."""
         with self._lock:
             self.started_at = timezone.now()
+            self.cancel_requested = self.cancel_seen = False
             self.progress.restart()
             self._over = False
             self._start_written = False
@@ -161,13 +167,17 @@ class Tracker:
             if self.background:
                 self._next_write = self.clock() + START_DELAY
                 self._schedule(self._next_write)
-                return
-        self._write_pending()
+        flusher().cancels.watch(self, START_DELAY)
+        if not self.background:
+            self._write_pending()
 
     def succeed(self) -> bool:
         """The job returned: ``DONE``, 100 %, ``completed_at``, plus any pending description.
 
-        True if written, or (``wait_final`` off) handed to the writer."""
+        True if written, or (``wait_final`` off) handed to the writer. A job that returned
+        because it was told of a cancel (``progress.cancelled``) ends ``CANCELLED``."""
+        if self.cancel_seen:
+            return self.cancel()
         return self._finish({"state": TaskState.DONE}, drop="progression")  # DONE means 100
 
     def fail(self, error: BaseException) -> bool:
@@ -178,6 +188,17 @@ class Tracker:
         return self._finish(
             {"state": TaskState.ERROR, "exception": error, "error_message": failure_message(error)}
         )
+
+    def cancel(self) -> bool:
+        """The job stopped because its person asked (it raised ``TaskCancelled``):
+        ``CANCELLED``, ``completed_at``, plus any pending progress. Written at once, whatever
+        ``wait_final``: the person is waiting for it. True if written."""
+        with self._lock:
+            if not self._end():
+                return False
+            values = {**self._pending, "state": TaskState.CANCELLED}
+            self._pending.clear()
+        return self._in_writer(lambda: self._write(values, final=True)[0])
 
     def retry(self, error: BaseException, *, attempt: int) -> bool:
         """Attempt ``attempt`` failed and the job will run again: ``PENDING`` until it does.
@@ -363,11 +384,23 @@ class Tracker:
                 )
             return False
         if not written and stop_if_unchanged:
-            # update_task wrote nothing: the task is already DONE or ERROR (the TTL sweep
+            # update_task wrote nothing: the task is finished already (the TTL sweep
             # gave up on it, say). The job goes on; nothing more is written.
             logger.info("Task %s is already finished; tracking stops.", self.uuid)
             self._active = False
+            self._told_if_cancelled()
         return bool(written)
+
+    def _told_if_cancelled(self) -> None:
+        """The row finished under the job: if its person cancelled it (while the start was not
+        written yet, say), the job stops at its next report."""
+        try:
+            cancelled = AsyncTask.objects.filter(uuid=self.uuid).cancel_requested().exists()
+        except DatabaseError:
+            logger.warning("Could not look up the cancel of task %s.", self.uuid, exc_info=True)
+            return
+        if cancelled:
+            self.cancel_requested = True
 
 
 def _without_more(

@@ -19,13 +19,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import DataError, connections
 from django.utils import timezone
 
 from osis_async.changes import Change, announce
 from osis_async.exceptions import InvalidTaskUpdate, TaskNotFound
+from osis_async.integrations.tracking.cancel_watch import CancelWatch
 from osis_async.integrations.tracking.retry import FINAL_WRITE_ATTEMPTS, retried
 from osis_async.models.enums.task import TaskState
 from osis_async.models.outcomes import Outcome, record_outcomes
@@ -48,6 +49,15 @@ FINAL_GATHER = 0.25
 FINAL_BATCH = 100
 
 Final = tuple["Tracker", dict[str, Any]]
+
+
+class Due(Protocol):
+    """What the writer wakes up for at a given time: a tracker, or the cancel watch."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    def flush_due(self) -> None: ...
 
 
 class _Call:
@@ -78,12 +88,13 @@ class Flusher:
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
-        self._queue: list[tuple[float, int, Tracker]] = []
+        self._queue: list[tuple[float, int, Due]] = []
         self._calls: collections.deque[_Call] = collections.deque()
         self._finals: list[Final] = []
         self._finals_due = 0.0
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        self.cancels = CancelWatch(self)
 
     def is_current_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
@@ -96,10 +107,10 @@ class Flusher:
             )
             self._thread.start()
 
-    def schedule(self, tracker: Tracker, at: float) -> None:
+    def schedule(self, due: Due, at: float) -> None:
         with self._condition:
             earliest = not self._queue or at < self._queue[0][0]
-            heapq.heappush(self._queue, (at, next(self._order), tracker))
+            heapq.heappush(self._queue, (at, next(self._order), due))
             self._ensure_thread()
             if earliest:  # otherwise the thread wakes up earlier anyway
                 self._condition.notify()
@@ -172,7 +183,7 @@ class Flusher:
             )
         return finished
 
-    def _next_work(self, connected: bool) -> _Call | Tracker | list[Final] | None:
+    def _next_work(self, connected: bool) -> _Call | Due | list[Final] | None:
         """The next thing to do, waiting for it; None: idle long enough to let go of the
         connection."""
         with self._condition:

@@ -43,9 +43,9 @@ def _seconds(option: str, value: Any, high: float) -> float:
 
 class Command(BaseCommand):
     help = (
-        "Delete the finished (DONE or ERROR) tasks that finished more than OSIS_ASYNC_RETENTION "
-        "days ago (completed_at, or updated_at when it is empty), in batches each committed on "
-        "its own. PENDING and PROCESSING tasks are never deleted."
+        "Delete the finished (DONE, ERROR or CANCELLED) tasks that finished more than "
+        "OSIS_ASYNC_RETENTION days ago (completed_at, or updated_at when it is empty), in "
+        "batches each committed on its own. PENDING and PROCESSING tasks are never deleted."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

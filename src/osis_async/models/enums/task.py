@@ -9,6 +9,7 @@ class TaskState(models.TextChoices):
     PROCESSING = "PROCESSING", _("Processing")
     DONE = "DONE", _("Done")
     ERROR = "ERROR", _("Error")
+    CANCELLED = "CANCELLED", _("Cancelled")
 
     @classmethod
     def running(cls) -> tuple["TaskState", ...]:
@@ -18,4 +19,4 @@ class TaskState(models.TextChoices):
     @classmethod
     def finished(cls) -> tuple["TaskState", ...]:
         """The final states: a task that reaches one never leaves it."""
-        return (cls.DONE, cls.ERROR)
+        return (cls.DONE, cls.ERROR, cls.CANCELLED)
