@@ -259,3 +259,36 @@ def tasks_report(key: str) -> None:
 @task()
 def tasks_refuse(key: str) -> None:
     raise TaskFailed(UNKNOWN_STUDENT)
+
+
+# --- cancel ------------------------------------------------------------------------------------
+
+
+@tracked_celery.tracked_task(name="Mailing", description="Sends the mails.", time_to_live=2)
+@shared_task(bind=True)
+def mailing(self: Any, n: int, period: float) -> int:
+    _record(self, "started")
+    for i in range(1, n + 1):
+        time.sleep(period)
+        tracked_celery.progress(self).report(i, n)
+    _record(self, "finished")
+    return n
+
+
+@tracked_celery.tracked_task(name="Stuck", description="Never reports.", cancel="terminate")
+@shared_task(bind=True)
+def stuck(self: Any, seconds: float) -> None:
+    _record(self, "started")
+    time.sleep(seconds)
+    _record(self, "finished")
+
+
+@tracked_tasks.tracked_task(name="Mailing", description="Sends the mails.", time_to_live=2)
+@task()
+def mail_out(key: str, n: int, period: float) -> int:
+    record(key, note="started")
+    for i in range(1, n + 1):
+        time.sleep(period)
+        tracked_tasks.progress().report(i, n)
+    record(key, note="finished")
+    return n

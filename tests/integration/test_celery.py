@@ -22,6 +22,7 @@ from django.utils import translation
 
 from osis_async.models import AsyncTask, TaskState
 from osis_async.models.task import TTL_EXPIRED_MESSAGE
+from osis_async.utils import cancel_task
 from tests.integration import jobs
 from tests.integration.conftest import CeleryEnv, WorkerProcess, wait_for
 
@@ -431,3 +432,83 @@ def test_an_unexpected_failure_gives_a_generic_reason(
 
     task = wait_state(celery_env, task_uuid, TaskState.ERROR, TaskState.DONE)
     assert task.error_message == "The task failed because of an unexpected error."
+
+
+# --- cancel ------------------------------------------------------------------------------------
+
+
+def notes(env: CeleryEnv, task_uuid: uuid.UUID) -> list[str]:
+    return [" ".join(run[3:]) for run in env.runs(task_uuid)]
+
+
+def test_a_pending_job_cancelled_never_runs_its_body(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    # Held by the worker until its countdown: the revoke sent with the cancel reaches it.
+    task_uuid = jobs.mailing.apply_async_for(person, (5, 0.01), countdown=2)
+    assert cancel_task(task_uuid) is True
+    task = row(task_uuid)
+    assert task.state == TaskState.CANCELLED and task.completed_at is not None
+
+    sentinel = jobs.mailing.apply_async_for(person, (1, 0.0), countdown=2.5)
+    wait_state(celery_env, sentinel, TaskState.DONE)
+    assert notes(celery_env, task_uuid) == [], "the cancelled job's body never ran"
+    assert row(task_uuid).state == TaskState.CANCELLED
+
+
+def test_a_job_cancelled_while_no_worker_ran_is_revoked_when_one_takes_it(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    queue = f"{celery_env.queue}-late"
+    task_uuid = jobs.mailing.apply_async_for(person, (5, 0.01), queue=queue)
+    assert cancel_task(task_uuid) is True  # no worker consumes this queue: the revoke is lost
+    sentinel = jobs.mailing.apply_async_for(person, (1, 0.0), queue=queue)
+
+    late = celery_env.start_worker("late", concurrency=1, queue=queue)
+    try:
+        wait_state(celery_env, sentinel, TaskState.DONE)
+        assert notes(celery_env, task_uuid) == [], "checked when received: never ran"
+        assert row(task_uuid).state == TaskState.CANCELLED
+        assert re.search(rf"revoked task.*{task_uuid}", late.log(), re.I), late.log()[-2000:]
+    finally:
+        late.stop()
+
+
+def test_a_running_job_stops_at_its_next_report(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.mailing.enqueue_for(person, 200, 0.1)
+    wait_for(
+        lambda: row(task_uuid).progression >= 2,
+        timeout=30,
+        what="the job to report",
+        logs=celery_env.logs,
+    )
+    client = Client()
+    client.force_login(person)
+    asked = time.monotonic()
+    response = client.post(reverse("osis_async:task-cancel", args=[task_uuid]))
+    assert response.status_code == 202
+    assert response.json()["cancel_requested"] is True
+
+    task = wait_state(celery_env, task_uuid, TaskState.CANCELLED, TaskState.DONE, TaskState.ERROR)
+    took = time.monotonic() - asked
+    assert task.state == TaskState.CANCELLED
+    assert took < 2.0, f"stopped {took:.2f} s after the cancel"
+    assert task.completed_at is not None and task.completed_at >= task.started_at
+    assert 0 < task.progression < 100
+    assert notes(celery_env, task_uuid) == ["started"], "it stopped at a report"
+    assert "raised unexpected" not in celery_worker.log(), "a cancel is not logged as an error"
+    assert client.post(reverse("osis_async:task-cancel", args=[task_uuid])).status_code == 409
+
+
+def test_a_job_that_opted_in_is_terminated(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.stuck.enqueue_for(person, 30)
+    assert row(task_uuid).runner == "celery-terminate"
+    wait_state(celery_env, task_uuid, TaskState.PROCESSING)
+    assert cancel_task(task_uuid) is True
+    task = wait_state(celery_env, task_uuid, TaskState.CANCELLED, TaskState.ERROR, timeout=15)
+    assert task.state == TaskState.CANCELLED
+    assert notes(celery_env, task_uuid) == ["started"], "ended without reporting"

@@ -3,6 +3,7 @@ database backend run by a real ``db_worker`` process on PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime
 import sys
 import time
 import uuid
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.utils import translation
 
 from osis_async.models import AsyncTask, TaskState
+from osis_async.utils import cancel_task
 from tests.integration import jobs
 from tests.integration.conftest import WorkerProcess, wait_for, worker_env
 
@@ -328,3 +330,72 @@ def test_db_worker_attaches_a_file_and_gives_a_reason(
     assert (shared_results / done.result_file.name).read_bytes() == jobs.REPORT_BYTES
     failed = finished(refused)
     assert (failed.state, failed.error_message) == (TaskState.ERROR, jobs.UNKNOWN_STUDENT)
+
+
+# --- cancel, with db_worker ------------------------------------------------------------------
+
+
+def notes(path: Path, key: str) -> list[str]:
+    if not path.exists():
+        return []
+    return [
+        line.split(" ", 3)[3] if line.count(" ") >= 3 else ""
+        for line in path.read_text().splitlines()
+        if line.split(" ", 1)[0] == key
+    ]
+
+
+@pytest.mark.postgres
+def test_db_worker_a_cancelled_pending_job_never_runs_its_body(
+    db_worker: tuple[WorkerProcess, Path], person: object
+) -> None:
+    from django.utils import timezone
+
+    worker, run_log = db_worker
+    later = timezone.now() + datetime.timedelta(seconds=1)
+    task_uuid = jobs.mail_out.using(backend="db", run_after=later).enqueue_for(
+        person, "db-cancel-pending", 3, 0.01
+    )
+    assert cancel_task(task_uuid) is True
+    assert AsyncTask.objects.get(uuid=task_uuid).state == TaskState.CANCELLED
+    sentinel = jobs.mail_out.using(
+        backend="db", run_after=later + datetime.timedelta(seconds=0.5)
+    ).enqueue_for(person, "db-cancel-sentinel", 1, 0.0)
+    wait_for(
+        lambda: AsyncTask.objects.get(uuid=sentinel).state == TaskState.DONE,
+        timeout=30,
+        what="the sentinel job",
+        logs=worker.log,
+    )
+    # The worker takes jobs in run_after order: the cancelled one came before the sentinel.
+    assert notes(run_log, "db-cancel-pending") == [], "its body never ran"
+    assert AsyncTask.objects.get(uuid=task_uuid).state == TaskState.CANCELLED
+
+
+@pytest.mark.postgres
+def test_db_worker_a_running_job_stops_at_its_next_report(
+    db_worker: tuple[WorkerProcess, Path], person: object
+) -> None:
+    worker, run_log = db_worker
+    task_uuid = jobs.mail_out.using(backend="db").enqueue_for(
+        person, "db-cancel-running", 200, 0.1
+    )
+    wait_for(
+        lambda: AsyncTask.objects.get(uuid=task_uuid).progression >= 2,
+        timeout=30,
+        what="the job to report",
+        logs=worker.log,
+    )
+    asked = time.monotonic()
+    assert cancel_task(task_uuid) is True
+    task = wait_for(
+        lambda: (found := AsyncTask.objects.get(uuid=task_uuid)).is_finished and found,
+        timeout=10,
+        what="the job to stop",
+        logs=worker.log,
+    )
+    took = time.monotonic() - asked
+    assert task.state == TaskState.CANCELLED
+    assert took < 2.0, f"stopped {took:.2f} s after the cancel"
+    assert 0 < task.progression < 100
+    assert notes(run_log, "db-cancel-running") == ["started"]

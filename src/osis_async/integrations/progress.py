@@ -37,9 +37,8 @@ class ProgressWriter(Protocol):
     def flush(self) -> bool:
         """Write what is pending now; True if nothing is left pending."""
 
-    #: Whether the person asked to stop the task (known without a query).
-    cancel_requested: bool
-    #: Set once the job was told (``cancelled`` read true): its run ends ``CANCELLED``.
+    #: Set once the job was told of a cancel (``cancelled`` read true, or ``report`` raised):
+    #: its run ends ``CANCELLED``.
     cancel_seen: bool
 
 
@@ -71,12 +70,14 @@ class TaskProgress:
     progress object whose ``report`` does nothing, so the job's code is the same either way.
     """
 
-    __slots__ = ("_writer", "_percent", "_description")
+    __slots__ = ("_writer", "_percent", "_description", "_cancel_requested")
 
     def __init__(self, writer: ProgressWriter | None = None) -> None:
         self._writer = writer
         self._percent: int | None = None
         self._description: str | None = None
+        #: Set by the tracker once the task's person asked to stop it (``tell_cancel``).
+        self._cancel_requested = False
 
     def __repr__(self) -> str:
         return f"<TaskProgress percent={self._percent} tracked={self.tracked}>"
@@ -90,10 +91,9 @@ class TaskProgress:
     def cancelled(self) -> bool:
         """True once the task's person asked to stop it: a loop may check it and return, and
         the task ends ``CANCELLED`` rather than ``DONE``. Costs no query."""
-        writer = self._writer
-        if writer is None or not writer.cancel_requested:
+        if not self._cancel_requested:
             return False
-        writer.cancel_seen = True
+        self._writer.cancel_seen = True  # type: ignore[union-attr]
         return True
 
     @property
@@ -113,10 +113,9 @@ class TaskProgress:
         optionally, a new ``description``. Never waits for the database.
 
         ``TaskCancelled`` once the task's person asked to stop it: let it leave the job."""
-        writer = self._writer
-        if writer is not None and writer.cancel_requested:
-            writer.cancel_seen = True
-            raise TaskCancelled(getattr(writer, "uuid", None))
+        if self._cancel_requested:
+            self._writer.cancel_seen = True  # type: ignore[union-attr]
+            raise TaskCancelled(getattr(self._writer, "uuid", None))
         changes: dict[str, Any] | None = None
         text: str | None = None
         if description is not None:
@@ -144,8 +143,8 @@ class TaskProgress:
                 changes = {"description": text}
             else:
                 changes["description"] = text
-        if changes is not None and writer is not None:
-            writer.note(changes)
+        if changes is not None and self._writer is not None:
+            self._writer.note(changes)
 
     async def areport(
         self, done: float | None = None, total: float = 100, *, description: Any = None
@@ -183,6 +182,12 @@ class TaskProgress:
         """A new run of the job starts, at 0 %."""
         self._percent = 0
         self._description = None
+        self._cancel_requested = False
+
+    def tell_cancel(self) -> None:
+        """(the tracker) The person asked to stop the task: the next ``report`` raises."""
+        if self._writer is not None:
+            self._cancel_requested = True
 
 
 _NOT_TRACKED = TaskProgress(None)

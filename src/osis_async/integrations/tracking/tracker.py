@@ -102,12 +102,23 @@ class Tracker:
         self._active = True  # False once the row is finished or gone: nothing more is written
         self._over = False  # True once this run has ended (final write made or handed over)
         self._description_changed = False
-        #: Set by the writer's cancel watch once the person asked to stop this run's task.
-        self.cancel_requested = False
+        self._cancel_requested = False
         self.cancel_seen = False
 
     def __repr__(self) -> str:
         return f"<Tracker {self.uuid}>"
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once the person asked to stop this run's task (set by the writer's cancel
+        watch): the job's next report raises ``TaskCancelled``."""
+        return self._cancel_requested
+
+    @cancel_requested.setter
+    def cancel_requested(self, value: bool) -> None:
+        self._cancel_requested = value
+        if value:
+            self.progress.tell_cancel()
 
     @property
     def ended(self) -> bool:
@@ -148,7 +159,7 @@ class Tracker:
         """The job starts (its ``attempt``-th try): ``PROCESSING``, ``started_at`` = now."""
         with self._lock:
             self.started_at = timezone.now()
-            self.cancel_requested = self.cancel_seen = False
+            self._cancel_requested = self.cancel_seen = False
             self.progress.restart()
             self._over = False
             self._start_written = False
