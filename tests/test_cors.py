@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from collections.abc import Callable
 from typing import Any
 
@@ -176,3 +178,26 @@ def test_cors_only_for_listed_origins(user_client: Client) -> None:
 def test_no_cors_headers_by_default(user_client: Client) -> None:
     response = user_client.get(URL, HTTP_ORIGIN="https://intranet.example.org")
     assert "Access-Control-Allow-Origin" not in response
+
+
+@listed
+def test_the_actions_answer_a_listed_origin_s_preflight_for_a_post(user: Any) -> None:
+    for url in (
+        f"/osis_async/tasks/{uuid.uuid4()}/cancel/",
+        f"/osis_async/tasks/{uuid.uuid4()}/dismiss/",
+        "/osis_async/tasks/dismiss-finished/",
+    ):
+        response = Client().options(
+            url,
+            HTTP_ORIGIN=INTRANET,
+            HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+            HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-csrftoken",
+        )
+        assert response.status_code == 204
+        assert response["Access-Control-Allow-Origin"] == INTRANET
+        methods = {m.strip() for m in response["Access-Control-Allow-Methods"].split(",")}
+        assert "POST" in methods
+        assert "x-csrftoken" in response["Access-Control-Allow-Headers"].lower()
+        refused = Client().post(url, HTTP_ORIGIN=INTRANET)
+        assert refused.status_code in (401, 403)
+        assert refused["Access-Control-Allow-Origin"] == INTRANET, "the widget reads the 403"

@@ -28,7 +28,7 @@ export function retryAfterSeconds(header: string | null, now: number = Date.now(
 
 /** Cookies go to the page's own origin; to another one (a `data-url` that the API lets read
  * with credentials, `OSIS_ASYNC_DOMAIN_LIST`) only when sent explicitly. */
-function credentialsFor(url: string): RequestCredentials {
+export function credentialsFor(url: string): RequestCredentials {
   return new URL(url).origin === location.origin ? 'same-origin' : 'include'
 }
 
@@ -117,7 +117,7 @@ export async function fetchTaskPage(
 }
 
 /** `signal`, also aborted after `seconds` (none for 0). */
-function withTimeout(signal: AbortSignal | undefined, seconds: number) {
+export function withTimeout(signal: AbortSignal | undefined, seconds: number) {
   if (!(seconds > 0)) return { signal, timedOut: () => false, clear: () => undefined }
   const controller = new AbortController()
   let expired = false

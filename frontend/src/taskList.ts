@@ -61,7 +61,8 @@ export function appendNew(shown: Task[], more: Task[]): Task[] {
   return [...shown, ...more.filter((task) => !known.has(task.uuid))]
 }
 
-/** The tasks that were pending or processing in `previous` and are done or failed in `current`. */
+/** The tasks that were pending or processing in `previous` and are done or failed in `current`;
+ * a cancelled one tells of nothing (no notice, announcement or browser notification). */
 export function finishedSince(previous: Task[], current: Task[]): Transition[] {
   const before = new Map(previous.map((task) => [task.uuid, task]))
   return current.filter((task): task is Transition => {

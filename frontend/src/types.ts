@@ -1,4 +1,4 @@
-export type TaskState = 'PENDING' | 'PROCESSING' | 'DONE' | 'ERROR'
+export type TaskState = 'PENDING' | 'PROCESSING' | 'DONE' | 'ERROR' | 'CANCELLED'
 
 export interface Task {
   uuid: string
@@ -15,6 +15,8 @@ export interface Task {
   result_label: string | null
   /** Why the task failed, for its person; null for the widget's generic message. */
   error_message: string | null
+  /** True once the person asked to stop a PROCESSING task and the job has not stopped yet. */
+  cancel_requested: boolean
 }
 
 export interface TaskPage {

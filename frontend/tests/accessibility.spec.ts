@@ -1,5 +1,6 @@
+import axe from 'axe-core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { cleanUp, makePage, makeTask, mountViewer, open, servePages, settle, text } from './helpers'
+import { cleanUp, fakeFetch, jsonResponse, makePage, makeTask, mountViewer, open, servePages, settle, text } from './helpers'
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
@@ -68,6 +69,20 @@ describe('dropdown', () => {
     document.body.click()
     await settle()
     expect(toggle.getAttribute('aria-expanded')).toBe('false')
+  })
+
+  it('stays open after a click on a control that is gone once the click reaches the page', async () => {
+    servePages(makePage([makeTask({ name: 'Report', state: 'DONE' })]))
+    const { host } = await mountViewer()
+    const { toggle } = parts(host)
+    open(host)
+    await settle()
+    // As when the page redraws between the click's listeners: the row's button leaves at once.
+    const button = host.querySelector<HTMLButtonElement>('.osis-async-task__dismiss')!
+    button.addEventListener('click', () => button.remove())
+    button.dispatchEvent(new MouseEvent('click', { bubbles: true, composed: true }))
+    await settle()
+    expect(toggle.getAttribute('aria-expanded')).toBe('true')
   })
 
   it('closes when the focus leaves it, not when it moves inside', async () => {
@@ -154,5 +169,50 @@ describe('live region', () => {
     await vi.advanceTimersByTimeAsync(5000)
     await settle()
     expect(liveText(host)).toBe('')
+  })
+})
+
+describe('axe-core', () => {
+  /** The violations axe finds in the widget (colours cannot be measured without layout). */
+  async function violations(host: HTMLElement): Promise<string[]> {
+    vi.useRealTimers()
+    // jsdom has no canvas, which axe would use to tell icon ligatures.
+    vi.spyOn(HTMLCanvasElement.prototype, 'getContext').mockReturnValue(null)
+    const results = await axe.run(host, { rules: { 'color-contrast': { enabled: false } } })
+    return results.violations.map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.html).join(', ')}`)
+  }
+
+  it('finds nothing wrong with the controls to cancel and dismiss, in each of their states', async () => {
+    const cancelling = makeTask({ name: 'Import', state: 'PROCESSING', progression: 40, cancel_requested: true })
+    const failing = makeTask({ name: 'Export', state: 'PENDING' })
+    const idle = makeTask({ name: 'Sync', state: 'PROCESSING', progression: 5 })
+    const tasks = [cancelling, failing, idle, makeTask({ name: 'Old', state: 'CANCELLED' }), makeTask({ name: 'Report', state: 'DONE' })]
+    fakeFetch((_url, init) => (init.method === 'POST' ? jsonResponse({}, 500) : jsonResponse(makePage(tasks))))
+    vi.spyOn(console, 'warn').mockImplementation(() => undefined)
+    const { host } = await mountViewer()
+    open(host)
+    await settle()
+    const cancel = [...host.querySelectorAll<HTMLButtonElement>('.osis-async-task__cancel')].find((button) =>
+      button.getAttribute('aria-label')?.endsWith('Export'),
+    )!
+    cancel.click()
+    await settle()
+    // Each state is there: cancel, "Cancelling…", the error text, dismiss and "Clear finished".
+    expect(text(host.querySelector('.osis-async__panel'))).toContain('Cancelling…')
+    expect(text(host.querySelector('.osis-async__panel'))).toContain('Could not cancel this task.')
+    expect(host.querySelector('[aria-label="Cancel Sync"]')).not.toBeNull()
+    expect(host.querySelector('[aria-label="Dismiss Old"]')).not.toBeNull()
+    expect(host.querySelector('.osis-async__clear')).not.toBeNull()
+    expect(await violations(host)).toEqual([])
+  })
+
+  it('catches a control without a name', async () => {
+    servePages(makePage([makeTask({ name: 'Report', state: 'DONE' })]))
+    const { host } = await mountViewer()
+    open(host)
+    await settle()
+    host.querySelector('.osis-async-task__dismiss')!.removeAttribute('aria-label')
+    host.querySelector('.osis-async-task__dismiss')!.removeAttribute('title')
+    expect(await violations(host)).toEqual([expect.stringMatching(/^button-name: /)])
   })
 })

@@ -19,6 +19,7 @@ export function makeTask(overrides: Partial<Task> = {}): Task {
     result_url: null,
     result_label: null,
     error_message: null,
+    cancel_requested: false,
     ...overrides,
   }
 }

@@ -31,4 +31,10 @@ describe('the task list', () => {
     ]
     expect(finishedSince(previous, current).map((task) => task.uuid)).toEqual([running.uuid, pending.uuid])
   })
+
+  it('leaves out the tasks that were cancelled', () => {
+    const running = makeTask({ state: 'PROCESSING' })
+    const pending = makeTask({ state: 'PENDING' })
+    expect(finishedSince([running, pending], [{ ...running, state: 'CANCELLED' }, { ...pending, state: 'CANCELLED' }])).toEqual([])
+  })
 })

@@ -1,4 +1,5 @@
-"""CORS for this app's list endpoint, for the origins in ``OSIS_ASYNC_DOMAIN_LIST``.
+"""CORS for this app's JSON endpoints (the list, and the cancel and dismiss actions), for the
+origins in ``OSIS_ASYNC_DOMAIN_LIST``.
 
 A view wrapped in :func:`allow_listed_origins` answers a listed origin's preflight itself,
 before the view (so before DRF's authentication and permissions, which a preflight, sent
@@ -10,7 +11,7 @@ settings. A reusable app cannot add a middleware to the host's ``MIDDLEWARE``, a
 here would make ``OSIS_ASYNC_DOMAIN_LIST`` need the host's ``CORS_ALLOW_CREDENTIALS``,
 ``CORS_EXPOSE_HEADERS`` and ``CORS_URLS_REGEX`` too, or a ``check_request_enabled`` receiver,
 which would open every URL of a host that runs the middleware to these origins. The few
-headers the list endpoint needs are written here instead.
+headers the endpoints need are written here instead.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from django.utils.cache import patch_vary_headers
 
 from osis_async.conf import get_settings
 
-ALLOW_METHODS = "GET, HEAD, OPTIONS"
-#: Beyond the CORS-safelisted ones: the widget's validator, and the token of an API client.
-ALLOW_HEADERS = "Accept, Accept-Language, Authorization, If-None-Match"
+ALLOW_METHODS = "GET, HEAD, OPTIONS, POST"
+#: Beyond the CORS-safelisted ones: the widget's validator and CSRF token, and the token of an
+#: API client.
+ALLOW_HEADERS = "Accept, Accept-Language, Authorization, If-None-Match, X-CSRFToken"
 #: What the widget reads besides the safelisted response headers.
 EXPOSE_HEADERS = "ETag, Link, Retry-After"
 #: Seconds a browser may keep a preflight's answer: Chromium keeps none longer than 2 hours.

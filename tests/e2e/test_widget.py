@@ -212,7 +212,12 @@ def test_keyboard_opens_and_closes_the_dropdown(open_page: Any, demo_user: Any) 
     page.keyboard.press("Tab")
     expect(panel).to_be_focused()  # it scrolls: the keyboard can scroll it
     page.keyboard.press("Tab")
+    expect(panel.get_by_role("button", name="Dismiss Report 15")).to_be_focused()
+    for _ in range(15):  # the 14 other rows' dismiss buttons, then the foot of the list
+        page.keyboard.press("Tab")
     expect(panel.get_by_role("button", name="Load more")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(panel.get_by_role("button", name="Clear finished")).to_be_focused()
     page.keyboard.press("Escape")
     expect(panel).to_be_hidden()
     expect(toggle).to_be_focused()

@@ -36,6 +36,7 @@ The package creates no Celery app: ``shared_task`` binds to the project's app.
 from __future__ import annotations
 
 import logging
+import time
 import uuid as uuid_module
 from collections.abc import Callable
 from typing import Any, cast
@@ -88,8 +89,9 @@ __all__ = [
 logger = logging.getLogger("osis_async.integrations")
 
 #: The message header that marks a run as tracked:
-#: ``{"uuid": ..., "description": ..., "language": ...}`` (``language``: the one active at
-#: ``enqueue_for``, absent when translations were deactivated; retries keep the header).
+#: ``{"uuid": ..., "description": ..., "language": ..., "sent_at": ...}`` (``language``: the one
+#: active at ``enqueue_for``, absent when translations were deactivated; ``sent_at``: when it
+#: was sent, seconds since the epoch; retries keep the header).
 HEADER = "osis_async"
 
 StrOrPromise = str | Promise
@@ -154,7 +156,11 @@ class TrackedTask:
         language = enqueue_language()
 
         def send(task_uuid: uuid_module.UUID, description: str) -> None:
-            header = {"uuid": str(task_uuid), "description": description}
+            header: dict[str, Any] = {
+                "uuid": str(task_uuid),
+                "description": description,
+                "sent_at": time.time(),
+            }
             if language is not None:
                 header["language"] = language
             task.apply_async(
@@ -298,12 +304,34 @@ def _attempts(task: object) -> int | None:
     return max_retries + 1 if isinstance(max_retries, int) else None
 
 
+#: When this worker (its main process) was ready, seconds since the epoch; None before.
+_ready_at: float | None = None
+#: Seconds a message must have been sent after the worker was ready for its check to be left
+#: to the revoke (the clocks of the machines that send and that run may differ by this much).
+REVOKE_MARGIN = 10.0
+
+
+def _on_worker_ready(**kwargs: object) -> None:
+    global _ready_at
+    _ready_at = time.time()
+
+
+def _revoke_reached_this_worker(meta: dict[str, Any]) -> bool:
+    """Whether this worker was running when the job was sent, and so when it was cancelled:
+    the revoke sent with the cancel then reached it."""
+    sent_at = meta.get("sent_at")
+    if _ready_at is None or isinstance(sent_at, bool) or not isinstance(sent_at, int | float):
+        return False
+    return sent_at > _ready_at + REVOKE_MARGIN
+
+
 def _on_received(sender: object = None, request: object = None, **kwargs: object) -> None:
     """(the worker's main process) A tracked job whose task was cancelled before it started
     is revoked here, so its body never runs, even when the revoke sent with the cancel did not
-    reach this worker (it was not running then)."""
+    reach this worker (it was not running then). A job sent while this worker ran needs no
+    query: the revoke reached it."""
     meta = _meta(request)
-    if meta is None:
+    if meta is None or _revoke_reached_this_worker(meta):
         return
     try:
         cancelled = cancelled_before_start(uuid_module.UUID(str(meta["uuid"])))
@@ -467,6 +495,7 @@ def _on_worker_exit(**kwargs: object) -> None:
 
 _HANDLERS: tuple[tuple[Signal, Callable[..., None]], ...] = (
     (signals.task_received, _on_received),
+    (signals.worker_ready, _on_worker_ready),
     (signals.task_prerun, _on_prerun),
     (signals.task_success, _on_success),
     (signals.task_failure, _on_failure),
