@@ -452,3 +452,28 @@ def test_a_running_django_task_stops_cancelled(person: Any) -> None:
     task = AsyncTask.objects.get(pk=row.pk)
     assert task.state == TaskState.CANCELLED
     assert 0 <= task.progression < 100
+
+
+# --- the OpenAPI document ------------------------------------------------------------------
+
+
+def test_the_openapi_document_describes_the_actions(user_client: Client) -> None:
+    document = user_client.get("/osis_async/schema/?format=json").json()
+    paths = document["paths"]
+    expected = {
+        "/osis_async/tasks/{uuid}/cancel/": {"202", "404", "409"},
+        "/osis_async/tasks/{uuid}/dismiss/": {"204", "404", "409"},
+        "/osis_async/tasks/dismiss-finished/": {"200"},
+    }
+    for path, statuses in expected.items():
+        operation = paths[path]["post"]
+        assert set(operation["responses"]) == statuses, path
+        assert "requestBody" not in operation
+        assert set(paths[path]) == {"post"}, "POST only"
+    cancel = paths["/osis_async/tasks/{uuid}/cancel/"]["post"]["responses"]
+    assert cancel["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/AsyncTask")
+    conflict = document["components"]["schemas"]["TaskConflict"]["properties"]
+    assert set(conflict) == {"detail", "state"}
+    assert "CANCELLED" in document["components"]["schemas"]["StateEnum"]["enum"]
+    dismissed = document["components"]["schemas"]["Dismissed"]["properties"]
+    assert dismissed["dismissed"]["type"] == "integer"

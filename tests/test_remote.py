@@ -37,6 +37,26 @@ def serving(state: Remote) -> Iterator[str]:
     """A real HTTP server on a free loopback port, answering as ``state`` says."""
 
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            state.requests.append(
+                {
+                    "method": "POST",
+                    "path": self.path,
+                    "headers": self.headers,
+                    "body": self.rfile.read(length),
+                }
+            )
+            self.send_response(state.status)
+            if state.status == 204:
+                self.end_headers()
+                return
+            payload = json.dumps(state.body).encode()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def do_GET(self) -> None:  # noqa: N802
             state.requests.append({"path": self.path, "headers": self.headers})
             body = state.body
@@ -367,3 +387,38 @@ def test_retry_after_of_a_busy_remote_is_passed_on(
     with override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="s"):
         response = user_client.get(URL)
     assert (response.status_code, response["Retry-After"]) == (503, "7")
+
+
+def test_the_actions_are_forwarded_as_posts(remote: tuple[str, Remote], user: Any) -> None:
+    from django.middleware.csrf import get_token
+
+    base_url, state = remote
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    page = RequestFactory().get("/")
+    token = get_token(page)
+    client.cookies["csrftoken"] = page.META["CSRF_COOKIE"]
+    task_uuid = "6f1c3a52-8d0e-4b8e-9b1f-2a4c5d6e7f80"
+    with override_settings(OSIS_ASYNC_BASE_URL=base_url, OSIS_ASYNC_API_AUTHORIZATION="s"):
+        assert client.post(f"{URL}{task_uuid}/cancel/").status_code == 403, "CSRF first"
+        assert state.requests == [], "nothing forwarded without the token"
+
+        state.status, state.body = 202, {"uuid": task_uuid, "state": "CANCELLED"}
+        cancelled = client.post(f"{URL}{task_uuid}/cancel/", HTTP_X_CSRFTOKEN=token)
+        state.status = 204
+        dismissed = client.post(f"{URL}{task_uuid}/dismiss/", HTTP_X_CSRFTOKEN=token)
+        state.status, state.body = 200, {"dismissed": 2}
+        cleared = client.post(f"{URL}dismiss-finished/", HTTP_X_CSRFTOKEN=token)
+    assert cancelled.status_code == 202
+    assert cancelled.json() == {"uuid": task_uuid, "state": "CANCELLED"}
+    assert (dismissed.status_code, dismissed.content) == (204, b"")
+    assert (cleared.status_code, cleared.json()) == (200, {"dismissed": 2})
+    assert [(sent["method"], sent["path"]) for sent in state.requests] == [
+        ("POST", f"/api/osis-async/tasks/{task_uuid}/cancel/"),
+        ("POST", f"/api/osis-async/tasks/{task_uuid}/dismiss/"),
+        ("POST", "/api/osis-async/tasks/dismiss-finished/"),
+    ]
+    for sent in state.requests:
+        assert sent["headers"]["X-User-GlobalID"] == "alice"
+        assert sent["headers"]["Authorization"] == "s"
+        assert "X-CSRFToken" not in sent["headers"], "the browser's token stays here"

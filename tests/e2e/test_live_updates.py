@@ -4,32 +4,23 @@ conditional polls the widget sends."""
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings
-from django.db import connection
-from django.test import Client
 
 from osis_async.models import AsyncTask, TaskState
 from osis_async.utils import update_task
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import STREAM, Traffic
 
 pytestmark = pytest.mark.e2e
 
 expect: Any = pytest.importorskip("playwright.sync_api").expect
 
-LIST = "/osis_async/tasks/"
-STREAM = "/osis_async/tasks/stream/"
 PROGRESSIONS = (20, 35, 50, 65, 80)
 # Seconds between two updates, so they fall at different moments of a poll cycle.
 PAUSES = (0.2, 1.3, 2.6, 0.7, 3.9)
@@ -53,30 +44,6 @@ WATCH_LABELS = """() => {
   new MutationObserver(look).observe(root, { subtree: true, childList: true, characterData: true })
   look()
 }"""
-
-
-@dataclass
-class Traffic:
-    """The list and stream requests a page made, with the list's answers."""
-
-    lists: list[Any] = field(default_factory=list)
-    streams: list[Any] = field(default_factory=list)
-    list_answers: list[Any] = field(default_factory=list)
-
-    def watch(self, page: Any) -> None:
-        """Notes the page's traffic from now on; call it before the page loads."""
-        page.on("request", self._on_request)
-        page.on("response", self._on_response)
-
-    def _on_request(self, request: Any) -> None:
-        if STREAM in request.url:
-            self.streams.append(request)
-        elif LIST in request.url:
-            self.lists.append(request)
-
-    def _on_response(self, response: Any) -> None:
-        if LIST in response.url and STREAM not in response.url:
-            self.list_answers.append(response)
 
 
 def running_task(user: Any) -> str:
@@ -126,88 +93,6 @@ def measure(page: Any, uuid: str, timeout_ms: float) -> Latencies:
         latencies.from_call.append((shown - called) / 1000)
         latencies.from_commit.append((shown - committed) / 1000)
     return latencies
-
-
-# The site under ASGI: a uvicorn process sharing the PostgreSQL test database, which hears of
-# this process's changes through LISTEN/NOTIFY.
-
-
-@pytest.fixture
-def asgi_server(transactional_db: None) -> Iterator[str]:
-    if connection.vendor != "postgresql":
-        pytest.skip(
-            "the ASGI server process shares the test database and hears of changes through "
-            "PostgreSQL LISTEN/NOTIFY: run with OSIS_ASYNC_TEST_DB=postgres"
-        )
-    pytest.importorskip("uvicorn")
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "tests.stream_settings",
-            "OSIS_ASYNC_TEST_DB": "postgres",
-            "OSIS_ASYNC_TEST_DB_NAME": connection.settings_dict["NAME"],
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]),
-        }
-    )
-    # uvicorn serves on a socket bound here, so no other server can take its port meanwhile.
-    with socket.socket() as listening:
-        listening.bind(("127.0.0.1", 0))
-        listening.listen(64)
-        base = f"http://127.0.0.1:{listening.getsockname()[1]}"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.e2e.asgi:application"]
-            + ["--fd", str(listening.fileno()), "--log-level", "warning"]
-            + ["--timeout-graceful-shutdown", "5"],
-            cwd=REPO,
-            env=env,
-            pass_fds=[listening.fileno()],
-        )
-        try:
-            httpx.get(base + LIST, timeout=20)
-        except httpx.TransportError:
-            process.kill()
-            pytest.fail("uvicorn did not start")
-        try:
-            yield base
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-
-
-@pytest.fixture
-def open_asgi_page(
-    browser: Any, asgi_server: str, demo_user: Any
-) -> Iterator[Callable[[str], tuple[Any, Traffic]]]:
-    """Opens a path of the ASGI server, logged in, watching its list and stream requests."""
-    client = Client()
-    client.force_login(demo_user)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    context = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 800})
-    context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": asgi_server}]
-    )
-    context.route("**/favicon.ico", lambda route: route.fulfill(status=204))
-    errors: list[str] = []
-
-    def open_(path: str) -> tuple[Any, Traffic]:
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: errors.append(message.text) if message.type == "error" else None,
-        )
-        traffic = Traffic()
-        traffic.watch(page)
-        response = page.goto(asgi_server + path)
-        assert response is not None and response.ok, f"{page.url}: {response and response.status}"
-        assert page.url == asgi_server + path, f"sent to {page.url}"
-        page.wait_for_selector(".osis-async__toggle")
-        return page, traffic
-
-    yield open_
-    context.close()
-    assert errors == [], "the page reported errors"
 
 
 def test_the_stream_shows_a_change_within_a_second(

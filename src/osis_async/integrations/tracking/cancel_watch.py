@@ -3,7 +3,8 @@ process's writer thread looks up, every ``CANCEL_CHECK_INTERVAL`` seconds while 
 run here, which of them were asked to stop (one query for all of them), and sets their
 tracker's ``cancel_requested``. The job's next ``report`` then raises ``TaskCancelled``.
 
-A job is first looked up ``START_DELAY`` after it starts, so short jobs cost no query.
+Only jobs that have run for ``delay`` seconds (``START_DELAY``, when their start is written)
+are looked up, so short jobs cost no query at all.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("osis_async.integrations")
 
 #: Seconds between two looks for the cancels asked of the jobs running in this process.
-CANCEL_CHECK_INTERVAL = 0.2
+CANCEL_CHECK_INTERVAL = 0.1
 
 
 class CancelWatch:
@@ -38,26 +39,30 @@ class CancelWatch:
     def __init__(self, writer: Flusher) -> None:
         self._writer = writer
         self._lock = threading.Lock()
-        self._trackers: dict[uuid_module.UUID, Tracker] = {}
+        self._trackers: dict[uuid_module.UUID, tuple[Tracker, float]] = {}
         self._scheduled = False
 
     def watch(self, tracker: Tracker, delay: float) -> None:
         """Look up ``tracker``'s task from ``delay`` seconds on, until its run ends."""
+        due = time.monotonic() + delay
         with self._lock:
-            self._trackers[tracker.uuid] = tracker
+            self._trackers[tracker.uuid] = (tracker, due)
             if self._scheduled:
                 return
             self._scheduled = True
-        self._writer.schedule(self, time.monotonic() + delay)
+        self._writer.schedule(self, due)
 
     def flush_due(self) -> None:
         """(in the writer thread) One query for the watched tasks; then the next one, if any
         are left."""
+        now = time.monotonic()
         with self._lock:
             self._trackers = {
-                uuid: tracker for uuid, tracker in self._trackers.items() if not tracker.ended
+                uuid: entry for uuid, entry in self._trackers.items() if not entry[0].ended
             }
-            watched = dict(self._trackers)
+            watched = {
+                uuid: tracker for uuid, (tracker, due) in self._trackers.items() if due <= now
+            }
         if watched:
             try:
                 asked = set(
