@@ -377,9 +377,7 @@ def test_db_worker_a_running_job_stops_at_its_next_report(
     db_worker: tuple[WorkerProcess, Path], person: object
 ) -> None:
     worker, run_log = db_worker
-    task_uuid = jobs.mail_out.using(backend="db").enqueue_for(
-        person, "db-cancel-running", 200, 0.1
-    )
+    task_uuid = jobs.mail_out.using(backend="db").enqueue_for(person, "db-cancel-running", 200, 0.1)
     wait_for(
         lambda: AsyncTask.objects.get(uuid=task_uuid).progression >= 2,
         timeout=30,
