@@ -39,7 +39,7 @@ def dismiss_url(task_uuid: object) -> str:
     return reverse("osis_async:task-dismiss", args=[task_uuid])
 
 
-CLEAR_URL = "/osis_async/tasks/dismiss-finished/"
+CLEAR_URL = reverse("osis_async:task-dismiss-finished")
 
 
 def running(make_task: Any, person: Any, **fields: Any) -> AsyncTask:
@@ -379,7 +379,7 @@ def test_a_report_without_a_cancel_touches_no_database(person: Any) -> None:
     assert AsyncTask.objects.get(pk=row.pk).state == TaskState.DONE
 
 
-def test_a_job_that_outlives_the_check_is_watched_in_one_query(person: Any) -> None:
+def test_only_the_cancelled_job_of_several_is_told(person: Any) -> None:
     rows = [AsyncTask.objects.create(name=f"Job {n}", person=person) for n in range(3)]
     trackers = [Tracker(row.uuid, interval=0.05) for row in rows]
     for tracker in trackers:
@@ -477,3 +477,124 @@ def test_the_openapi_document_describes_the_actions(user_client: Client) -> None
     assert "CANCELLED" in document["components"]["schemas"]["StateEnum"]["enum"]
     dismissed = document["components"]["schemas"]["Dismissed"]["properties"]
     assert dismissed["dismissed"]["type"] == "integer"
+
+
+# --- the cancel watch, the Celery receipt check, edge cases ------------------------------------
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.scheduled: list[float] = []
+
+    def schedule(self, due: Any, at: float) -> None:
+        self.scheduled.append(at)
+
+
+class FakeTracker:
+    def __init__(self, task_uuid: uuid.UUID) -> None:
+        self.uuid = task_uuid
+        self.ended = False
+        self.cancel_requested = False
+
+
+def test_the_watch_looks_up_the_due_jobs_in_one_query(person: Any) -> None:
+    from osis_async.integrations.tracking.cancel_watch import CancelWatch
+
+    rows = [AsyncTask.objects.create(name=f"Job {n}", person=person) for n in range(4)]
+    trackers = [FakeTracker(row.uuid) for row in rows]
+    writer = FakeWriter()
+    watch = CancelWatch(writer)  # type: ignore[arg-type]
+    for tracker in trackers[:3]:
+        watch.watch(tracker, 0.0)  # type: ignore[arg-type]
+    watch.watch(trackers[3], 60.0)  # type: ignore[arg-type]  (too young to be looked up)
+    assert len(writer.scheduled) == 1, "one look scheduled for all of them"
+    for row in (rows[1], rows[3]):
+        cancel_task(row.uuid)
+
+    with CaptureQueriesContext(connection) as queries:
+        watch.flush_due()
+
+    assert len(queries) == 1
+    assert str(rows[3].uuid.hex) not in queries[0]["sql"].replace("-", ""), "not due yet"
+    assert [tracker.cancel_requested for tracker in trackers] == [False, True, False, False]
+    assert len(writer.scheduled) == 2, "the next look, while jobs are watched"
+    trackers[0].ended = trackers[2].ended = True
+    with CaptureQueriesContext(connection) as queries:
+        watch.flush_due()
+    assert len(queries) == 0, "the only job left is not due: no query"
+    trackers[3].ended = True
+    watch.flush_due()
+    assert len(writer.scheduled) == 3, "nothing watched: the last look"
+    watch.flush_due()
+    assert len(writer.scheduled) == 3
+
+
+def test_the_watch_goes_on_after_a_failed_look(person: Any, monkeypatch: Any) -> None:
+    from osis_async.integrations.tracking.cancel_watch import CancelWatch
+
+    row = AsyncTask.objects.create(name="Job", person=person)
+    tracker = FakeTracker(row.uuid)
+    writer = FakeWriter()
+    watch = CancelWatch(writer)  # type: ignore[arg-type]
+    watch.watch(tracker, 0.0)  # type: ignore[arg-type]
+    monkeypatch.setattr(watch, "_look", lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        watch.flush_due()
+    assert len(writer.scheduled) == 2, "rescheduled whatever the look raised"
+    monkeypatch.undo()
+    cancel_task(row.uuid)
+    watch.flush_due()
+    assert tracker.cancel_requested
+
+
+def test_a_celery_worker_leaves_only_first_attempts_sent_while_it_ran_to_the_revoke(
+    monkeypatch: Any,
+) -> None:
+    from types import SimpleNamespace
+
+    from osis_async.integrations import celery as tracked_celery
+
+    now = time.time()
+    monkeypatch.setattr(tracked_celery, "_ready_at", now - 3600)
+    first = SimpleNamespace(request_dict={"retries": 0})
+    retry = SimpleNamespace(request_dict={"retries": 1})
+    reached = tracked_celery._revoke_reached_this_worker
+    assert reached({"sent_at": now - 60}, first) is True
+    assert reached({"sent_at": now - 60}, retry) is False, "a retry is always checked"
+    assert reached({"sent_at": now - 3595}, first) is False, "within the margin of the start"
+    assert reached({}, first) is False, "a message of an older version"
+    assert reached({"sent_at": True}, first) is False
+    monkeypatch.setattr(tracked_celery, "_ready_at", now - 20_000)
+    assert reached({"sent_at": now - 15_000}, first) is False, "the revoke may have aged out"
+    monkeypatch.setattr(tracked_celery, "_ready_at", None)
+    assert reached({"sent_at": now}, first) is False, "not ready yet"
+
+
+def test_dismissing_another_persons_finished_task_is_404(
+    user_client: Client, other_user: Any, make_task: Any
+) -> None:
+    theirs = finished(make_task, other_user)
+    response = user_client.post(dismiss_url(theirs.uuid))
+    assert response.status_code == 404
+    assert AsyncTask.objects.filter(pk=theirs.pk).exists()
+    assert user_client.post(CLEAR_URL).json() == {"dismissed": 0}
+    assert AsyncTask.objects.filter(pk=theirs.pk).exists()
+
+
+def test_a_request_without_a_person_dismisses_nothing(
+    user_client: Client, user: Any, make_task: Any, monkeypatch: Any
+) -> None:
+    done = finished(make_task, user)
+    monkeypatch.setattr("osis_async.views.get_person", lambda request: None)
+    assert user_client.post(CLEAR_URL).json() == {"dismissed": 0}
+    assert user_client.post(dismiss_url(done.uuid)).status_code == 404
+    assert user_client.post(cancel_url(done.uuid)).status_code == 404
+    assert AsyncTask.objects.none().dismiss() == 0
+    assert AsyncTask.objects.filter(pk=done.pk).exists()
+
+
+def test_dismiss_across_a_relation(user: Any, other_user: Any, make_task: Any) -> None:
+    mine, theirs = finished(make_task, user), finished(make_task, other_user)
+    assert AsyncTask.objects.filter(person__username=user.username).dismiss() == 1
+    assert list(AsyncTask.objects.values_list("pk", flat=True)) == [theirs.pk]
+    assert not AsyncTask.objects.filter(pk=mine.pk).exists()

@@ -5,6 +5,7 @@ tests/integration (test_celery, test_django_tasks)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -157,13 +158,13 @@ def test_apply_async_for_puts_the_language_in_the_header(
 
     sent: list[dict[str, Any]] = []
     monkeypatch.setattr(header_job._task, "apply_async", lambda **options: sent.append(options))
+    before = time.time()
     with translation.override("fr"):
         task_uuid = header_job.enqueue_for(row.person)
-    assert sent[0]["headers"][tracked_celery.HEADER] == {
-        "uuid": str(task_uuid),
-        "description": "",
-        "language": "fr",
-    }
+    header = dict(sent[0]["headers"][tracked_celery.HEADER])
+    sent_at = header.pop("sent_at")
+    assert header == {"uuid": str(task_uuid), "description": "", "language": "fr"}
+    assert before <= sent_at <= time.time(), "when it was sent (the cancel check reads it)"
 
 
 @pytest.mark.parametrize(("recorded", "expected"), [("fr", "fr"), ("de", "en"), (None, "en")])

@@ -1,5 +1,5 @@
-"""Migrations 0004 and 0005 both ways: the person column's own index and PostgreSQL's list
-functions."""
+"""Migrations both ways: the person column's own index, PostgreSQL's list functions, the result
+and cancel columns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from osis_async.models import AsyncTask
 
@@ -114,3 +114,58 @@ def test_0007_adds_nullable_columns_without_a_rewrite_and_reverses() -> None:
     finally:
         call_command("migrate", "osis_async", verbosity=0)
     assert function_arguments()["osis_async_person_page"].endswith("p_result_path text")
+
+
+def test_0008_adds_cancel_without_a_rewrite_and_reverses(user: Any) -> None:
+    """The state check is added NOT VALID then validated, outside one long transaction; the
+    columns are a catalogue change; going back, CANCELLED tasks become ERROR."""
+    from io import StringIO
+
+    from django.db.migrations.loader import MigrationLoader
+    from django.utils import timezone
+
+    from osis_async.models import TaskState
+
+    migration = MigrationLoader(connection).get_migration("osis_async", "0008_task_cancel")
+    assert migration.atomic is False
+    out = StringIO()
+    call_command("sqlmigrate", "osis_async", "0008", stdout=out)
+    sql = out.getvalue()
+    added = [line for line in sql.splitlines() if "ADD COLUMN" in line]
+    assert any('"cancel_requested_at"' in line and "NOT NULL" not in line for line in added)
+    if connection.vendor == "postgresql":  # SQLite rebuilds the table for a column's default
+        assert len(added) == 2
+        assert any('"runner"' in line and "DEFAULT ''" in line for line in added), added
+        assert "NOT VALID" in sql and "VALIDATE CONSTRAINT" in sql
+
+    now = timezone.now()
+    task = AsyncTask.objects.create(
+        name="Stopped", person=user, state=TaskState.CANCELLED, completed_at=now
+    )
+    try:
+        call_command("migrate", "osis_async", "0007", verbosity=0)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT state FROM {TABLE} WHERE id = %s", [task.pk])
+            assert cursor.fetchone() == ("ERROR",)
+            # The four-state check is back.
+            with pytest.raises(IntegrityError), transaction.atomic():
+                cursor.execute(f"UPDATE {TABLE} SET state = 'CANCELLED' WHERE id = %s", [task.pk])
+        if connection.vendor == "postgresql":
+            assert function_arguments()["osis_async_person_page"].endswith("p_result_path text")
+    finally:
+        call_command("migrate", "osis_async", verbosity=0)
+    with connection.cursor() as cursor:
+        # Code that does not know the new columns still inserts.
+        cursor.execute(
+            f"INSERT INTO {TABLE} (uuid, name, description, state, progression, time_to_live, "
+            "traceback, created_at, updated_at) VALUES (%s, 'Old code', '', 'PENDING', 0, 5, '', "
+            "%s, %s)",
+            ["0b5a3c6e9f1d4e2a8b7c6d5e4f3a2b1c", now, now],
+        )
+    assert AsyncTask.objects.get(name="Old code").runner == ""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT convalidated FROM pg_constraint WHERE conname = 'osis_async_state_valid'"
+            )
+            assert cursor.fetchone() == (True,)

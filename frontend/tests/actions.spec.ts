@@ -271,7 +271,16 @@ describe('in the viewer', () => {
       ['a network failure', () => Promise.reject(new TypeError('Failed to fetch'))],
     ])('after %s, puts the row back and says it could not cancel', async (_case, failure) => {
       let task = makeTask({ name: 'Import', state: 'PROCESSING', progression: 40 })
-      const server = serve(() => makePage([task]), failure)
+      // The first cancel fails; the second is left for the test to answer.
+      let answer: (response: Response) => void = () => undefined
+      let tries = 0
+      const server = serve(
+        () => makePage([task]),
+        () => {
+          tries += 1
+          return tries === 1 ? failure() : new Promise<Response>((resolve) => (answer = resolve))
+        },
+      )
       const { host } = await mountViewer()
       const toggle = open(host)
       await settle()
@@ -295,12 +304,66 @@ describe('in the viewer', () => {
       expect(statusOf(host, 'Import')).toBe('70%')
       expect(cancelError(host, 'Import')).toBe('Could not cancel this task.')
 
-      // Asked again, the error goes.
+      // Asked again, the error goes at the press, before any answer.
       actionOf(host, 'Import').click()
-      expect(text(actionOf(host, 'Import'))).toBe('Cancel')
-      await Promise.resolve()
       await settle()
       expect(server.posts()).toHaveLength(2)
+      expect(cancelError(host, 'Import')).toBe('')
+      expect(text(rowOf(host, 'Import'))).not.toContain('Could not cancel this task.')
+      expect(text(actionOf(host, 'Import'))).toBe('Cancelling…')
+      expect(actionOf(host, 'Import').getAttribute('aria-disabled')).toBe('true')
+
+      // The server takes it this time: still no error, and the row keeps "Cancelling…".
+      task = { ...task, cancel_requested: true }
+      answer(jsonResponse(task, 202))
+      await settle()
+      expect(server.gets()).toHaveLength(gets + 2)
+      expect(cancelError(host, 'Import')).toBe('')
+      expect(text(rowOf(host, 'Import'))).not.toContain('Could not cancel this task.')
+      expect(text(actionOf(host, 'Import'))).toBe('Cancelling…')
+    })
+
+    it('on a 404 says it could not cancel, and reads the list again once', async () => {
+      const task = makeTask({ name: 'Import', state: 'PROCESSING', progression: 40 })
+      const other = makeTask({ name: 'Export', state: 'PROCESSING', progression: 10 })
+      let refresh: (response: Response) => void = () => undefined
+      let posted = false
+      const server = serve(
+        () => (posted ? new Promise<Response>((resolve) => (refresh = resolve)) : makePage([task, other])),
+        () => {
+          posted = true
+          return jsonResponse({ detail: 'Not found.' }, 404)
+        },
+      )
+      const { host } = await mountViewer()
+      const toggle = open(host)
+      await settle()
+      const gets = server.gets().length
+      actionOf(host, 'Import').click()
+      await settle()
+
+      // The error text first, while the refresh is on its way.
+      expect(server.posts()).toHaveLength(1)
+      expect(server.gets()).toHaveLength(gets + 1)
+      expect(server.gets().at(-1)!.url.pathname).toBe('/api/tasks/')
+      const button = actionOf(host, 'Import')
+      expect(text(button)).toBe('Cancel')
+      expect(nameOf(button)).toBe('Cancel Import')
+      expect(button.hasAttribute('aria-disabled')).toBe(false)
+      const status = rowOf(host, 'Import').querySelector('.osis-async-task__cancel-error')!
+      expect(status.getAttribute('role')).toBe('status')
+      expect(text(status)).toBe('Could not cancel this task.')
+      expect(cancelError(host, 'Export')).toBe('')
+      expect(toggle.getAttribute('aria-expanded')).toBe('true')
+
+      // The list no longer has the task: its row goes, and no other refresh is asked.
+      refresh(jsonResponse(makePage([other])))
+      await settle()
+      expect(rows(host).map((row) => text(row.querySelector('.osis-async-task__name')))).toEqual(['Export'])
+      expect(text(host.querySelector('.osis-async__panel'))).not.toContain('Could not cancel this task.')
+      await settle()
+      expect(server.gets()).toHaveLength(gets + 1)
+      expect(server.posts()).toHaveLength(1)
     })
 
     it('on a 409 (finished meanwhile) refreshes, and shows "Cancelling…" until the list has it finished', async () => {
@@ -551,9 +614,30 @@ describe('in the viewer', () => {
     })
 
     it('is not counted as running', async () => {
-      serve(() => makePage([makeTask({ state: 'CANCELLED' })], { pending_count: 0 }), hanging)
-      const { host } = await mountViewer()
-      expect(host.querySelector('.osis-async__badge')).toBeNull()
+      document.title = 'My page'
+      const cancelled = [
+        makeTask({ name: 'Import', state: 'CANCELLED', progression: 40, completed_at: new Date().toISOString() }),
+        makeTask({ name: 'Export', state: 'CANCELLED', progression: 0, completed_at: new Date().toISOString() }),
+      ]
+      // The server's pending_count counts PENDING and PROCESSING only, as makePage does: 0 here.
+      const server = serve(() => makePage(cancelled), hanging)
+      const { host } = await mountViewer({ 'data-interval': '60', 'data-title-badge': '' })
+      await settle()
+      expect(server.gets()).toHaveLength(1)
+      const toggle = host.querySelector('.osis-async__toggle')!
+      expect(toggle.querySelector('.osis-async__badge')).toBeNull()
+      expect(text(toggle)).toBe('Background tasks')
+      expect(document.title).toBe('My page')
+      open(host)
+      await settle()
+      expect(rows(host).map((row) => statusOf(host, text(row.querySelector('.osis-async-task__name'))))).toEqual(['Cancelled', 'Cancelled'])
+      expect(host.querySelector('.osis-async-task__cancel')).toBeNull()
+      // Nothing running: the list is read every data-interval, not every 5 seconds.
+      await wait(5)
+      expect(server.gets()).toHaveLength(1)
+      await wait(55)
+      expect(server.gets()).toHaveLength(2)
+      expect(toggle.querySelector('.osis-async__badge')).toBeNull()
     })
   })
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from osis_async.changes import Change, announce
 from osis_async.exceptions import TaskNotFound
-from osis_async.models.enums.task import TaskState
+from osis_async.models.enums.task import Runner, TaskState
 from osis_async.models.task import AsyncTask, AsyncTaskQuerySet
 from osis_async.validation import clean_uuid
 
@@ -38,12 +38,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: ``AsyncTask.runner`` of a job sent by the Celery integration.
-CELERY = "celery"
-#: ... by the Celery integration, for a task whose cancel may end the process running it.
-CELERY_TERMINATE = "celery-terminate"
-#: ... by the django.tasks integration.
-DJANGO_TASKS = "django.tasks"
+CELERY = Runner.CELERY
+CELERY_TERMINATE = Runner.CELERY_TERMINATE
+DJANGO_TASKS = Runner.DJANGO_TASKS
 
 #: ``revoke(uuids, terminate)`` for the runners that have one (the Celery integration's).
 Revoker = Callable[[list[str], bool], None]
@@ -87,8 +84,10 @@ def _revoke(asked: Iterable[tuple[uuid_module.UUID, str, str]]) -> None:
     """Tell the runners: a pending job is revoked; a running one only when it opted in."""
     by_call: dict[tuple[str, bool], list[str]] = {}
     for uuid, runner, state in asked:
-        terminate = state == TaskState.PROCESSING
-        if terminate and runner != CELERY_TERMINATE:
+        # A job that opted in is terminated whatever its row said: it may have started before
+        # its PROCESSING was written (terminating a job not started yet only revokes it).
+        terminate = runner == CELERY_TERMINATE
+        if state == TaskState.PROCESSING and not terminate:
             continue  # told at its next report
         by_call.setdefault((runner, terminate), []).append(str(uuid))
     for (runner, terminate), uuids in by_call.items():
@@ -98,10 +97,11 @@ def _revoke(asked: Iterable[tuple[uuid_module.UUID, str, str]]) -> None:
         try:
             revoke(uuids, terminate)
         except Exception:
-            logger.warning(
-                "Could not revoke the jobs of %d cancelled task(s); each is still stopped when "
-                "it starts.",
+            logger.error(
+                "Could not revoke the jobs of %d cancelled task(s) (%s): a worker that received "
+                "one while it ran may still run it; a worker started since checks the row.",
                 len(uuids),
+                ", ".join(uuids),
                 exc_info=True,
             )
 

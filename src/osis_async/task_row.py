@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from django.utils import timezone
 
+from osis_async.models.enums.task import TaskState
+
 #: How a field is written: its JSON type as the widget reads it.
 Kind = Literal["uuid", "text", "state", "integer", "datetime", "flag"]
 
@@ -64,7 +66,7 @@ ROW_NAMES: tuple[str, ...] = tuple(field.name for field in ROW)
 #: The model fields the list reads, in the order of ``ROW``.
 TASK_FIELDS: tuple[str, ...] = tuple(field.model_field for field in ROW)
 #: The states in which a task is not finished, as the list writes them.
-RUNNING_STATES = frozenset(("PENDING", "PROCESSING"))
+RUNNING_STATES = frozenset(str(state.value) for state in TaskState.running())
 
 
 def iso_datetime(value: datetime.datetime | None) -> str | None:

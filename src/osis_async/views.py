@@ -118,59 +118,69 @@ def _persons_tasks(request: Request) -> AsyncTaskQuerySet:
     return AsyncTask.objects.for_person(person).filter(person__isnull=False)
 
 
-def _finished_already(uuid: uuid_module.UUID, state: str, what: str) -> Response:
-    return Response(
-        {"detail": f"Task {uuid} is {state}: {what}", "state": state},
-        status=status.HTTP_409_CONFLICT,
-    )
+class TaskActionView(TaskAPIView):
+    """A ``POST`` on one of the person's tasks (``tasks/<uuid>/<action>/``): ``act`` answers
+    when it applies; otherwise 409 with the task's state, or the same 404 for another person's
+    task as for an unknown one."""
+
+    #: The last part of the path, as the remote API has it too.
+    action: str
+    #: Why the action does not apply to the task in the state it is in.
+    refusal: str
+
+    def post(self, request: Request, uuid: uuid_module.UUID) -> HttpResponse:
+        if get_settings().BASE_URL:
+            return remote.forward(request._request, f"tasks/{uuid}/{self.action}/", method="POST")
+        tasks = _persons_tasks(request).filter(uuid=uuid)
+        try:
+            with bounded():
+                answer = self.act(tasks)
+                if answer is not None:
+                    return answer
+                state = tasks.values_list("state", flat=True).first()
+        except DatabaseError:
+            logger.warning("Task %s could not be %s in time.", uuid, self.action, exc_info=True)
+            return busy_response()
+        if state is None:
+            raise NotFound()
+        return Response(
+            {"detail": f"Task {uuid} is {state}: {self.refusal}", "state": state},
+            status=status.HTTP_409_CONFLICT,
+        )
+
+    def act(self, tasks: AsyncTaskQuerySet) -> Response | None:
+        raise NotImplementedError
 
 
-class TaskCancelView(TaskAPIView):
+class TaskCancelView(TaskActionView):
     """``POST``: the owner asks to stop a ``PENDING`` or ``PROCESSING`` task
     (``osis_async.cancels``). 202 with the task's list item; 409 when it is finished already;
     404 for another person's task as for an unknown one."""
 
     schema = action_schema("cancel")
+    action = "cancel"
+    refusal = "a finished task cannot be cancelled."
 
-    def post(self, request: Request, uuid: uuid_module.UUID) -> HttpResponse:
-        if get_settings().BASE_URL:
-            return remote.forward(request._request, f"tasks/{uuid}/cancel/", method="POST")
-        tasks = _persons_tasks(request).filter(uuid=uuid)
-        try:
-            with bounded():
-                if cancel_tasks(tasks):
-                    return Response(task_item(tasks.get()), status=status.HTTP_202_ACCEPTED)
-                state = tasks.values_list("state", flat=True).first()
-        except DatabaseError:
-            logger.warning("A task could not be cancelled in time.", exc_info=True)
-            return busy_response()
-        if state is None:
-            raise NotFound()
-        return _finished_already(uuid, state, "a finished task cannot be cancelled.")
+    def act(self, tasks: AsyncTaskQuerySet) -> Response | None:
+        if not cancel_tasks(tasks):
+            return None
+        task = tasks.first()
+        if task is None:  # dismissed since, from another tab
+            return Response(status=status.HTTP_202_ACCEPTED)
+        return Response(task_item(task), status=status.HTTP_202_ACCEPTED)
 
 
-class TaskDismissView(TaskAPIView):
+class TaskDismissView(TaskActionView):
     """``POST``: the owner removes a finished task from their list (it is deleted, its result
     file with it). 204; 409 while it runs; 404 for another person's task as for an unknown
     one."""
 
     schema = action_schema("dismiss")
+    action = "dismiss"
+    refusal = "only a finished task can be dismissed."
 
-    def post(self, request: Request, uuid: uuid_module.UUID) -> HttpResponse:
-        if get_settings().BASE_URL:
-            return remote.forward(request._request, f"tasks/{uuid}/dismiss/", method="POST")
-        tasks = _persons_tasks(request).filter(uuid=uuid)
-        try:
-            with bounded():
-                if tasks.dismiss():
-                    return Response(status=status.HTTP_204_NO_CONTENT)
-                state = tasks.values_list("state", flat=True).first()
-        except DatabaseError:
-            logger.warning("A task could not be dismissed in time.", exc_info=True)
-            return busy_response()
-        if state is None:
-            raise NotFound()
-        return _finished_already(uuid, state, "only a finished task can be dismissed.")
+    def act(self, tasks: AsyncTaskQuerySet) -> Response | None:
+        return Response(status=status.HTTP_204_NO_CONTENT) if tasks.dismiss() else None
 
 
 class DismissFinishedView(TaskAPIView):

@@ -34,6 +34,17 @@ BROKER_URLS = {
 }
 
 
+def run_notes(run_log: Path, key: object) -> list[str]:
+    """The notes the jobs recorded for ``key`` in ``run_log`` (``jobs.record``), in order."""
+    if not run_log.exists():
+        return []
+    return [
+        " ".join(line.split()[3:])
+        for line in run_log.read_text().splitlines()
+        if line.split(" ", 1)[0] == str(key)
+    ]
+
+
 def unavailable(message: str) -> None:
     """A service the test needs is missing: skip, or fail when running in CI."""
     if IN_CI:

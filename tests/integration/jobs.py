@@ -292,3 +292,13 @@ def mail_out(key: str, n: int, period: float) -> int:
         tracked_tasks.progress().report(i, n)
     record(key, note="finished")
     return n
+
+
+@tracked_celery.tracked_task(name="Retried mailing", description="Retries on any error.")
+@shared_task(bind=True, autoretry_for=(Exception,), max_retries=3, default_retry_delay=0.5)
+def mailing_retried(self: Any, n: int, period: float) -> int:
+    _record(self, "started")
+    for i in range(1, n + 1):
+        time.sleep(period)
+        tracked_celery.progress(self).report(i, n)
+    return n

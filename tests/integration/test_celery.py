@@ -24,7 +24,7 @@ from osis_async.models import AsyncTask, TaskState
 from osis_async.models.task import TTL_EXPIRED_MESSAGE
 from osis_async.utils import cancel_task
 from tests.integration import jobs
-from tests.integration.conftest import CeleryEnv, WorkerProcess, wait_for
+from tests.integration.conftest import CeleryEnv, WorkerProcess, run_notes, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
@@ -438,7 +438,7 @@ def test_an_unexpected_failure_gives_a_generic_reason(
 
 
 def notes(env: CeleryEnv, task_uuid: uuid.UUID) -> list[str]:
-    return [" ".join(run[3:]) for run in env.runs(task_uuid)]
+    return run_notes(env.run_log, task_uuid)
 
 
 def test_a_pending_job_cancelled_never_runs_its_body(
@@ -512,3 +512,27 @@ def test_a_job_that_opted_in_is_terminated(
     task = wait_state(celery_env, task_uuid, TaskState.CANCELLED, TaskState.ERROR, timeout=15)
     assert task.state == TaskState.CANCELLED
     assert notes(celery_env, task_uuid) == ["started"], "ended without reporting"
+    wait_for(
+        lambda: re.search(rf"Terminating {task_uuid}", celery_worker.log()),
+        timeout=5,
+        what="the worker to kill the process running the job",
+        logs=celery_env.logs,
+    )
+
+
+def test_a_cancelled_job_that_autoretries_is_not_run_again(
+    celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
+) -> None:
+    task_uuid = jobs.mailing_retried.enqueue_for(person, 200, 0.1)
+    wait_for(
+        lambda: row(task_uuid).progression >= 2,
+        timeout=30,
+        what="the job to report",
+        logs=celery_env.logs,
+    )
+    assert cancel_task(task_uuid) is True
+    task = wait_state(celery_env, task_uuid, TaskState.CANCELLED, TaskState.DONE, TaskState.ERROR)
+    assert task.state == TaskState.CANCELLED
+    time.sleep(2.5)  # past the retry's delay: the attempt autoretry_for queued is discarded
+    assert notes(celery_env, task_uuid) == ["started"], "one attempt, never run again"
+    assert row(task_uuid).state == TaskState.CANCELLED

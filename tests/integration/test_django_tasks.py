@@ -19,7 +19,7 @@ from django.utils import translation
 from osis_async.models import AsyncTask, TaskState
 from osis_async.utils import cancel_task
 from tests.integration import jobs
-from tests.integration.conftest import WorkerProcess, wait_for, worker_env
+from tests.integration.conftest import WorkerProcess, run_notes, wait_for, worker_env
 
 pytestmark = pytest.mark.broker
 
@@ -335,16 +335,6 @@ def test_db_worker_attaches_a_file_and_gives_a_reason(
 # --- cancel, with db_worker ------------------------------------------------------------------
 
 
-def notes(path: Path, key: str) -> list[str]:
-    if not path.exists():
-        return []
-    return [
-        line.split(" ", 3)[3] if line.count(" ") >= 3 else ""
-        for line in path.read_text().splitlines()
-        if line.split(" ", 1)[0] == key
-    ]
-
-
 @pytest.mark.postgres
 def test_db_worker_a_cancelled_pending_job_never_runs_its_body(
     db_worker: tuple[WorkerProcess, Path], person: object
@@ -368,7 +358,7 @@ def test_db_worker_a_cancelled_pending_job_never_runs_its_body(
         logs=worker.log,
     )
     # The worker takes jobs in run_after order: the cancelled one came before the sentinel.
-    assert notes(run_log, "db-cancel-pending") == [], "its body never ran"
+    assert run_notes(run_log, "db-cancel-pending") == [], "its body never ran"
     assert AsyncTask.objects.get(uuid=task_uuid).state == TaskState.CANCELLED
 
 
@@ -396,4 +386,4 @@ def test_db_worker_a_running_job_stops_at_its_next_report(
     assert task.state == TaskState.CANCELLED
     assert took < 2.0, f"stopped {took:.2f} s after the cancel"
     assert 0 < task.progression < 100
-    assert notes(run_log, "db-cancel-running") == ["started"]
+    assert run_notes(run_log, "db-cancel-running") == ["started"]

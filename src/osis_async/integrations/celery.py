@@ -35,17 +35,19 @@ The package creates no Celery app: ``shared_task`` binds to the project's app.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid as uuid_module
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import shared_task, signals
 from celery.app.task import Task as CeleryTask
 from celery.local import Proxy
 from celery.utils.dispatch import Signal
+from django.db import connections, router
 from django.utils import timezone
 from django.utils.functional import Promise
 
@@ -97,9 +99,10 @@ HEADER = "osis_async"
 StrOrPromise = str | Promise
 
 #: The values of ``tracked_task(cancel=...)``.
-REPORT = "report"
-TERMINATE = "terminate"
-CANCEL_MODES = (REPORT, TERMINATE)
+CancelMode = Literal["report", "terminate"]
+REPORT: CancelMode = "report"
+TERMINATE: CancelMode = "terminate"
+CANCEL_MODES: tuple[CancelMode, ...] = (REPORT, TERMINATE)
 
 _TRACKER_ATTR = "osis_async_tracker"
 _TOKEN_ATTR = "osis_async_progress_token"
@@ -114,7 +117,7 @@ class TrackedTask:
     no row. ``enqueue_for`` and ``apply_async_for`` are the tracked ways in.
     """
 
-    def __init__(self, task: CeleryTask, spec: TaskSpec, cancel: str = REPORT) -> None:
+    def __init__(self, task: CeleryTask, spec: TaskSpec, cancel: CancelMode = REPORT) -> None:
         object.__setattr__(self, "_task", task)
         object.__setattr__(self, "tracking", spec)
         object.__setattr__(self, "cancel", cancel)
@@ -122,7 +125,7 @@ class TrackedTask:
     _task: CeleryTask
     tracking: TaskSpec
     #: How a cancel stops a running job: ``"report"`` (its next report) or ``"terminate"``.
-    cancel: str
+    cancel: CancelMode
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._task, name)
@@ -197,7 +200,7 @@ def tracked_task(
     name: StrOrPromise,
     description: StrOrPromise = "",
     time_to_live: int = 5,
-    cancel: str = REPORT,
+    cancel: CancelMode = REPORT,
 ) -> Callable[[object], TrackedTask]:
     """Mark a Celery task as tracked. Put it above ``@shared_task(bind=True)``.
 
@@ -316,11 +319,21 @@ def _on_worker_ready(**kwargs: object) -> None:
     _ready_at = time.time()
 
 
-def _revoke_reached_this_worker(meta: dict[str, Any]) -> bool:
-    """Whether this worker was running when the job was sent, and so when it was cancelled:
-    the revoke sent with the cancel then reached it."""
+def _revoke_reached_this_worker(meta: dict[str, Any], request: object) -> bool:
+    """Whether the revoke sent with a cancel of this job reached this worker, and is still in
+    its revoked set: the worker was running when the job was first sent (so when it was
+    cancelled), this is the job's first attempt (a retry's message is sent by the worker that
+    ran the attempt before), and the revoke has not aged out of the set (Celery keeps one
+    ``REVOKE_EXPIRES`` seconds, 3 hours by default)."""
+    from celery.worker.state import REVOKE_EXPIRES
+
     sent_at = meta.get("sent_at")
     if _ready_at is None or isinstance(sent_at, bool) or not isinstance(sent_at, int | float):
+        return False
+    headers = getattr(request, "request_dict", None)
+    if isinstance(headers, dict) and headers.get("retries"):
+        return False
+    if time.time() - sent_at > REVOKE_EXPIRES - REVOKE_MARGIN:
         return False
     return sent_at > _ready_at + REVOKE_MARGIN
 
@@ -331,12 +344,15 @@ def _on_received(sender: object = None, request: object = None, **kwargs: object
     reach this worker (it was not running then). A job sent while this worker ran needs no
     query: the revoke reached it."""
     meta = _meta(request)
-    if meta is None or _revoke_reached_this_worker(meta):
+    if meta is None or _revoke_reached_this_worker(meta, request):
         return
     try:
         cancelled = cancelled_before_start(uuid_module.UUID(str(meta["uuid"])))
     except Exception:
         logger.warning("Could not check task %s for a cancel.", meta.get("uuid"), exc_info=True)
+        # A connection that broke stays broken in this long-lived process: the next check
+        # opens a new one.
+        connections[router.db_for_read(AsyncTask)].close()
         return
     task_id = getattr(request, "id", None)
     if cancelled and task_id:
@@ -421,10 +437,15 @@ def _on_retry(
     retries = getattr(request, "retries", 0) or 0
     # ``reason`` is Celery's Retry; the error that caused it is its ``exc`` when given.
     error = getattr(reason, "exc", None) or reason
-    if isinstance(error, TaskCancelled):
-        # An autoretry_for that catches it: the task is over; the next attempt is revoked
-        # when it arrives.
+    if isinstance(error, TaskCancelled) or _cancel_asked(tracker):
+        # Cancelled (an autoretry_for caught TaskCancelled, or the attempt failed once its
+        # person had asked to stop it): the task is over, and the next attempt, already sent, is
+        # revoked; a worker that receives it checks the row too (a retry is always checked).
         tracker.cancel()
+        task_id = getattr(request, "id", None)
+        if task_id:
+            with contextlib.suppress(Exception):
+                revoke([str(task_id)], False)
         return
     if not isinstance(error, BaseException):
         error = RuntimeError(str(error))

@@ -2,10 +2,13 @@
 # (cancel_requested_at), and what runs the job (runner: a Celery job is revoked when cancelled);
 # the list's items gain cancel_requested.
 #
-# Safe on a large, live table: the new columns are nullable or have a constant default (a change
-# of the catalogue alone on PostgreSQL), the state check is added NOT VALID and then validated
-# under a lock that lets writes go on, and the page function is replaced in place. Table and
-# column names come from the model as it stands in this migration.
+# Safe on a large, live table, on PostgreSQL: the migration is not one transaction, so no lock
+# outlives its statement. The new columns are nullable or have a constant default in the
+# database (a change of the catalogue alone; code that does not know them still inserts), the
+# state check is added NOT VALID (an instant) and then validated under a lock that lets reads and
+# writes go on, and the page function is replaced in one transaction of its own. Going back, the
+# CANCELLED tasks become ERROR before the four-state check returns. Table and column names come
+# from the model as it stands in this migration.
 
 import importlib
 
@@ -96,6 +99,14 @@ def replace_page_function(apps, schema_editor):
     schema_editor.execute(PAGE_FUNCTION.format(**names))
 
 
+def cancelled_to_error(apps, schema_editor):
+    """(going back) The previous versions know no CANCELLED: those tasks become ERROR."""
+    model = apps.get_model("osis_async", "AsyncTask")
+    model.objects.using(schema_editor.connection.alias).filter(state="CANCELLED").update(
+        state="ERROR"
+    )
+
+
 def restore_0007_page_function(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
@@ -106,6 +117,8 @@ def restore_0007_page_function(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False
+
     dependencies = [
         ("osis_async", "0007_task_results"),
         migrations.swappable_dependency(PERSON_MODEL),
@@ -113,6 +126,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RemoveConstraint(model_name="asynctask", name="osis_async_state_valid"),
+        migrations.RunPython(migrations.RunPython.noop, cancelled_to_error, atomic=True),
         migrations.AddField(
             model_name="asynctask",
             name="cancel_requested_at",
@@ -121,7 +135,19 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="asynctask",
             name="runner",
-            field=models.CharField(blank=True, default="", max_length=20, verbose_name="runner"),
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "The site's own code"),
+                    ("celery", "Celery"),
+                    ("celery-terminate", "Celery, ended by a cancel"),
+                    ("django.tasks", "django.tasks"),
+                ],
+                db_default="",
+                default="",
+                max_length=20,
+                verbose_name="runner",
+            ),
         ),
         migrations.AlterField(
             model_name="asynctask",
@@ -148,5 +174,7 @@ class Migration(migrations.Migration):
                 name="osis_async_state_valid",
             ),
         ),
-        migrations.RunPython(replace_page_function, restore_0007_page_function, elidable=False),
+        migrations.RunPython(
+            replace_page_function, restore_0007_page_function, atomic=True, elidable=False
+        ),
     ]

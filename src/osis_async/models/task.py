@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import NotSupportedError, connections, models, router, transaction
 from django.db.models import Count, ExpressionWrapper, F, Q
 from django.db.models.functions import Cast, Coalesce, Concat, Greatest
@@ -14,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from osis_async.changes import Change, announce
 from osis_async.conf import get_settings, whole_setting
-from osis_async.models.enums.task import TaskState
+from osis_async.models.enums.task import Runner, TaskState
 from osis_async.result_storage import (
     RESULT_PATH_MAX_LENGTH,
     delete_result_file,
@@ -104,7 +105,8 @@ class Unfinished(models.Expression):
 
 #: The final states as SQL may spell them: names of ``TaskState`` members, capital letters only.
 FINISHED_VALUES = tuple(str(state.value) for state in TaskState.finished())
-assert all(value.isalpha() and value.isupper() for value in FINISHED_VALUES)
+if not all(value.isalpha() and value.isupper() for value in FINISHED_VALUES):
+    raise ImproperlyConfigured(f"A final state is not a word in capitals: {FINISHED_VALUES}.")
 
 
 class Minutes(models.Func):
@@ -271,25 +273,41 @@ class AsyncTaskQuerySet(models.QuerySet["AsyncTask"]):
         return self.filter(Q(cancel_requested_at__isnull=False) | Q(state=TaskState.CANCELLED))
 
     def dismiss(self) -> int:
-        """Delete the finished tasks of this queryset in one statement (``DELETE ...
-        RETURNING``); their result files go once it commits. Returns how many."""
-        tasks = self.finished()
+        """Delete the finished tasks of this queryset, in one statement (``DELETE ...
+        RETURNING``; a ``SELECT`` first where the database cannot return deleted rows). Their
+        result files go once it commits; their persons' streams are told. Django's delete
+        signals are not sent. Returns how many were deleted."""
         alias = router.db_for_write(self.model)
         connection = connections[alias]
-        compiler = tasks.query.get_compiler(alias)
-        where, params = compiler.compile(tasks.query.where)
+        tasks: models.QuerySet[AsyncTask] = self.finished()
+        if len(tasks.query.alias_map) > 1:  # a filter across a relation: by primary key
+            tasks = self.model._base_manager.filter(pk__in=tasks.values("pk"))
         meta = self.model._meta
         table = connection.ops.quote_name(meta.db_table)
-        file_column = connection.ops.quote_name(str(meta.get_field("result_file").column))
+        columns = ", ".join(
+            connection.ops.quote_name(str(getattr(meta.get_field(name), "column", name)))
+            for name in ("result_file", "person")
+        )
+        try:
+            where, params = tasks.query.get_compiler(alias).compile(tasks.query.where)
+        except EmptyResultSet:
+            return 0
         with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING {file_column}", params)
-            deleted = cursor.fetchall()
-            for (name,) in deleted:
+            if connection.features.can_return_columns_from_insert:
+                cursor.execute(f"DELETE FROM {table} WHERE {where} RETURNING {columns}", params)
+                deleted = cursor.fetchall()
+            else:
+                cursor.execute(f"SELECT {columns} FROM {table} WHERE {where}", params)
+                deleted = cursor.fetchall()
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+            for name, _person in deleted:
                 if name:
                     transaction.on_commit(
                         functools.partial(delete_result_file, str(name)), using=alias, robust=True
                     )
-        self._published(len(deleted))
+        persons = frozenset(str(person) for _name, person in deleted if person is not None)
+        if persons:
+            announce(Change(persons=persons))
         return len(deleted)
 
     def requeue(self, now: datetime.datetime, **fields: Any) -> int:
@@ -366,9 +384,16 @@ class AsyncTask(models.Model):
     )
     #: When the person asked to stop the task (``cancel_task``), while its job had not stopped.
     cancel_requested_at = models.DateTimeField(_("cancel requested at"), null=True, blank=True)
-    #: What runs the job: ``celery`` (``celery-terminate`` when a cancel may end the process
-    #: running it), ``django.tasks``, or empty for a task a project's own code runs.
-    runner = models.CharField(_("runner"), max_length=20, blank=True, default="")
+    #: What runs the job (``Runner``); a default in the database too, so code that does not know
+    #: the column (the previous version, during a deployment) still inserts rows.
+    runner = models.CharField(
+        _("runner"),
+        max_length=20,
+        blank=True,
+        choices=Runner.choices,
+        default=Runner.SITE,
+        db_default=Runner.SITE,
+    )
     result_filename = models.TextField(_("result file name"), null=True, blank=True)  # noqa: DJ001
     result_label = models.TextField(_("result label"), null=True, blank=True)  # noqa: DJ001
     #: Short text for the person the task is shown to: why it failed.

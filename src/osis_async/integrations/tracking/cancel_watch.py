@@ -53,8 +53,17 @@ class CancelWatch:
         self._writer.schedule(self, due)
 
     def flush_due(self) -> None:
-        """(in the writer thread) One query for the watched tasks; then the next one, if any
-        are left."""
+        """(in the writer thread) One query for the watched tasks that are due; then the next
+        look, while any are watched, whatever happened to this one."""
+        try:
+            self._look()
+        finally:
+            with self._lock:
+                self._scheduled = bool(self._trackers)
+            if self._scheduled:
+                self._writer.schedule(self, time.monotonic() + CANCEL_CHECK_INTERVAL)
+
+    def _look(self) -> None:
         now = time.monotonic()
         with self._lock:
             self._trackers = {
@@ -63,23 +72,21 @@ class CancelWatch:
             watched = {
                 uuid: tracker for uuid, (tracker, due) in self._trackers.items() if due <= now
             }
-        if watched:
-            try:
-                asked = set(
-                    AsyncTask.objects.filter(uuid__in=list(watched))
-                    .cancel_requested()
-                    .values_list("uuid", flat=True)
-                )
-            except DatabaseError:
-                logger.warning("Could not look up the cancels of running tasks.", exc_info=True)
-                asked = set()
-            for uuid in asked:
-                watched[uuid].cancel_requested = True
-            with self._lock:
-                for uuid in asked:
-                    self._trackers.pop(uuid, None)
+        if not watched:
+            return
+        try:
+            asked = set(
+                AsyncTask.objects.filter(uuid__in=list(watched))
+                .cancel_requested()
+                .values_list("uuid", flat=True)
+            )
+        except DatabaseError:
+            logger.warning("Could not look up the cancels of running tasks.", exc_info=True)
+            return
+        for uuid in asked:
+            watched[uuid].cancel_requested = True
         with self._lock:
-            if not self._trackers:
-                self._scheduled = False
-                return
-        self._writer.schedule(self, time.monotonic() + CANCEL_CHECK_INTERVAL)
+            for uuid in asked:
+                # Unless a new run of the task was watched meanwhile.
+                if self._trackers.get(uuid, (None,))[0] is watched[uuid]:
+                    del self._trackers[uuid]

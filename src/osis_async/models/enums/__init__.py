@@ -1,3 +1,3 @@
-from osis_async.models.enums.task import TaskState
+from osis_async.models.enums.task import Runner, TaskState
 
-__all__ = ["TaskState"]
+__all__ = ["Runner", "TaskState"]

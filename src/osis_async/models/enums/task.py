@@ -20,3 +20,13 @@ class TaskState(models.TextChoices):
     def finished(cls) -> tuple["TaskState", ...]:
         """The final states: a task that reaches one never leaves it."""
         return (cls.DONE, cls.ERROR, cls.CANCELLED)
+
+
+class Runner(models.TextChoices):
+    """What runs a task's job (``AsyncTask.runner``): what a cancel tells besides the row."""
+
+    SITE = "", _("The site's own code")
+    CELERY = "celery", _("Celery")
+    #: A Celery job whose cancel may end the process running it (``cancel="terminate"``).
+    CELERY_TERMINATE = "celery-terminate", _("Celery, ended by a cancel")
+    DJANGO_TASKS = "django.tasks", _("django.tasks")
