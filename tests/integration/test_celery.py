@@ -498,7 +498,9 @@ def test_a_running_job_stops_at_its_next_report(
     assert task.completed_at is not None and task.completed_at >= task.started_at
     assert 0 < task.progression < 100
     assert notes(celery_env, task_uuid) == ["started"], "it stopped at a report"
-    assert "raised unexpected" not in celery_worker.log(), "a cancel is not logged as an error"
+    log = celery_worker.log()
+    assert f"{task_uuid}] raised expected: TaskCancelled" in log, "logged as expected, at INFO"
+    assert "raised unexpected: TaskCancelled" not in log, "a cancel is not logged as an error"
     assert client.post(reverse("osis_async:task-cancel", args=[task_uuid])).status_code == 409
 
 

@@ -52,6 +52,11 @@ class CancelWatch:
             self._scheduled = True
         self._writer.schedule(self, due)
 
+    def forget(self) -> None:
+        """Look up none of the runs watched so far (their database is going away)."""
+        with self._lock:
+            self._trackers.clear()
+
     def flush_due(self) -> None:
         """(in the writer thread) One query for the watched tasks that are due; then the next
         look, while any are watched, whatever happened to this one."""

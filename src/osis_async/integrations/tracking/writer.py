@@ -316,12 +316,13 @@ def _release_connections() -> None:
 
 def close_connections() -> None:
     """Close the tracking writer's database connections now (before dropping a database, at
-    the end of a test session)."""
+    the end of a test session); the runs it watched for cancels are no longer looked up."""
     flusher = _FLUSHER
     if flusher is None or flusher._thread is None or not flusher._thread.is_alive():
         return
 
     def close() -> None:
+        flusher.cancels.forget()
         for connection in connections.all(initialized_only=True):
             with contextlib.suppress(Exception):
                 connection.close()
