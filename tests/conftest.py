@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +69,22 @@ def make_task(db: None) -> Callable[..., AsyncTask]:
         return AsyncTask.objects.create(**fields)
 
     return make
+
+
+@pytest.fixture
+def storage_dir(tmp_path: Path, settings: Any) -> Path:
+    """A real FileSystemStorage in a temporary folder, named by OSIS_ASYNC_RESULT_STORAGE."""
+    folder = tmp_path / "results"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "osis_async_results": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(folder), "base_url": None},
+        },
+    }
+    settings.OSIS_ASYNC_RESULT_STORAGE = "osis_async_results"
+    return folder
+
+
+def stored_files(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []

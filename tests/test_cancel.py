@@ -24,6 +24,7 @@ from osis_async.integrations.tracking import Tracker
 from osis_async.models import AsyncTask, TaskState
 from osis_async.results import set_result
 from osis_async.utils import cancel_task, is_cancel_requested, update_task
+from tests.conftest import stored_files
 
 try:
     from django.tasks import task  # type: ignore[attr-defined,unused-ignore]
@@ -200,23 +201,6 @@ def test_a_hand_written_worker_sees_the_cancel(make_task: Any, user: Any) -> Non
 # --- dismiss and clear -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def storage_dir(tmp_path: Path, settings: Any) -> Path:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "results": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
-    settings.OSIS_ASYNC_RESULT_STORAGE = "results"
-    return tmp_path
-
-
-def files_in(folder: Path) -> list[Path]:
-    return [path for path in folder.rglob("*") if path.is_file()]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_dismiss_deletes_a_finished_task_and_its_file(
     user: Any, make_task: Any, storage_dir: Path
@@ -226,7 +210,7 @@ def test_dismiss_deletes_a_finished_task_and_its_file(
     task = make_task(person=user)
     set_result(task.uuid, file=b"%PDF", filename="report.pdf")
     update_task(task.uuid, state=TaskState.DONE)
-    assert len(files_in(storage_dir)) == 1
+    assert len(stored_files(storage_dir)) == 1
     etag = client.get(reverse("osis_async:task-list"))["ETag"]
 
     response = client.post(dismiss_url(task.uuid))
@@ -234,7 +218,7 @@ def test_dismiss_deletes_a_finished_task_and_its_file(
     assert response.status_code == 204
     assert response.content == b""
     assert not AsyncTask.objects.filter(pk=task.pk).exists()
-    assert files_in(storage_dir) == [], "the result file goes with its task"
+    assert stored_files(storage_dir) == [], "the result file goes with its task"
     page = client.get(reverse("osis_async:task-list"))
     assert page["ETag"] != etag
     assert page.json()["count"] == 0

@@ -21,25 +21,7 @@ from osis_async.models import AsyncTask, TaskState
 from osis_async.results import failure_message
 from osis_async.retention import purge
 from osis_async.utils import set_result, update_task
-
-
-@pytest.fixture
-def storage_dir(tmp_path: Path, settings: Any) -> Path:
-    """A real FileSystemStorage in a temporary folder, named by OSIS_ASYNC_RESULT_STORAGE."""
-    folder = tmp_path / "results"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "osis_async_results": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(folder), "base_url": None},
-        },
-    }
-    settings.OSIS_ASYNC_RESULT_STORAGE = "osis_async_results"
-    return folder
-
-
-def stored_files(folder: Path) -> list[Path]:
-    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
+from tests.conftest import stored_files
 
 
 def listed(client: Client) -> dict[str, Any]:

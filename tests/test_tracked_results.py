@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from osis_async.exceptions import TaskFailed
 from osis_async.integrations import django_tasks as tracked_tasks
 from osis_async.models import AsyncTask, TaskState
+from tests.conftest import stored_files
 
 try:
     from django.tasks import task  # type: ignore[attr-defined,unused-ignore]
@@ -47,19 +48,6 @@ def row(transactional_db: None) -> AsyncTask:
     return AsyncTask.objects.create(name="Job", person=person)
 
 
-@pytest.fixture
-def storage_dir(tmp_path: Path, settings: Any) -> Path:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "results": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
-    settings.OSIS_ASYNC_RESULT_STORAGE = "results"
-    return tmp_path
-
-
 def run(job: Any, row: AsyncTask, language: str = "en") -> AsyncTask:
     with contextlib.suppress(Exception):  # the job's own exception, as a worker sees it
         job.call(
@@ -72,7 +60,7 @@ def test_a_job_attaches_a_file_in_one_line(row: AsyncTask, storage_dir: Path) ->
     task = run(report_job, row)
     assert task.state == TaskState.DONE
     assert task.result_filename == "Relevé 2026.pdf"
-    (path,) = [path for path in storage_dir.rglob("*") if path.is_file()]
+    (path,) = stored_files(storage_dir)
     assert path.read_bytes() == b"%PDF-1.7 report"
 
 
@@ -93,4 +81,4 @@ def test_an_unexpected_exception_gives_a_generic_reason(row: AsyncTask) -> None:
 
 def test_an_untracked_run_keeps_no_result(storage_dir: Path) -> None:
     report_job.call()
-    assert not [path for path in storage_dir.rglob("*") if path.is_file()]
+    assert stored_files(storage_dir) == []

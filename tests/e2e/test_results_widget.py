@@ -18,21 +18,8 @@ pytestmark = pytest.mark.e2e
 expect: Any = pytest.importorskip("playwright.sync_api").expect
 
 
-@pytest.fixture
-def result_storage(tmp_path: Path, settings: Any) -> Path:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "results": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
-    settings.OSIS_ASYNC_RESULT_STORAGE = "results"
-    return tmp_path
-
-
 def test_the_download_button_the_reason_and_old_links(
-    open_page: Any, demo_user: Any, result_storage: Path, axe_path: Path
+    open_page: Any, demo_user: Any, storage_dir: Path, axe_path: Path
 ) -> None:
     done = create(demo_user, "Students export", state=TaskState.DONE)
     set_result(done, file=b"id;name\n1;Ada\n", filename="Élèves 2026.csv")

@@ -441,6 +441,16 @@ def notes(env: CeleryEnv, task_uuid: uuid.UUID) -> list[str]:
     return run_notes(env.run_log, task_uuid)
 
 
+def wait_reported(env: CeleryEnv, task_uuid: uuid.UUID) -> None:
+    """Until the running job has reported twice: it is past its start, in its loop."""
+    wait_for(
+        lambda: row(task_uuid).progression >= 2,
+        timeout=30,
+        what="the job to report",
+        logs=env.logs,
+    )
+
+
 def test_a_pending_job_cancelled_never_runs_its_body(
     celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
 ) -> None:
@@ -478,12 +488,7 @@ def test_a_running_job_stops_at_its_next_report(
     celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
 ) -> None:
     task_uuid = jobs.mailing.enqueue_for(person, 200, 0.1)
-    wait_for(
-        lambda: row(task_uuid).progression >= 2,
-        timeout=30,
-        what="the job to report",
-        logs=celery_env.logs,
-    )
+    wait_reported(celery_env, task_uuid)
     client = Client()
     client.force_login(person)
     asked = time.monotonic()
@@ -526,12 +531,7 @@ def test_a_cancelled_job_that_autoretries_is_not_run_again(
     celery_env: CeleryEnv, celery_worker: WorkerProcess, person: object
 ) -> None:
     task_uuid = jobs.mailing_retried.enqueue_for(person, 200, 0.1)
-    wait_for(
-        lambda: row(task_uuid).progression >= 2,
-        timeout=30,
-        what="the job to report",
-        logs=celery_env.logs,
-    )
+    wait_reported(celery_env, task_uuid)
     assert cancel_task(task_uuid) is True
     task = wait_state(celery_env, task_uuid, TaskState.CANCELLED, TaskState.DONE, TaskState.ERROR)
     assert task.state == TaskState.CANCELLED
